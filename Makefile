@@ -1,0 +1,42 @@
+# gaacnn: every target that needs the environment builds it first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?= default
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: setup test lint data train paper-figures lab clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name gaacnn --display-name "Python (gaacnn)" > /dev/null
+	touch $(STAMP)
+
+test: setup
+	$(VENV)/bin/ruff check gaacnn tests benchmarks
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check gaacnn tests benchmarks
+
+data: setup
+	$(PY) -m gaacnn data
+
+# PROFILE=quick: small preset, CPU; PROFILE=paper: the authors' presets and lambdas (GPU).
+train: setup
+	$(PY) -m gaacnn.profiles train --profile $(PROFILE)
+
+paper-figures: setup data
+	$(PY) -m gaacnn.pipeline --profile $(PROFILE)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-venv:
+	rm -rf $(VENV)

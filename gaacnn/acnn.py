@@ -1,0 +1,46 @@
+"""Asymmetric convolution blocks (paper Sec. III-B, Fig. 2).
+
+Where this sits: every stage of g_a, g_s, h_a and h_s contains an ACNN module;
+image -> [g_a: ACNN ...] -> y -> [h_a: ACNN ...] -> z -> ... -> [g_s: ACNN ...] -> image.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class ACBlock(nn.Module):
+    """Three parallel same-padded convolutions (3x1, 3x3, 1x3) whose outputs are summed."""
+
+    def __init__(self, in_ch: int, out_ch: int | None = None) -> None:
+        super().__init__()
+        out_ch = out_ch or in_ch
+        self.square = nn.Conv2d(in_ch, out_ch, (3, 3), padding=(1, 1))
+        self.vertical = nn.Conv2d(in_ch, out_ch, (3, 1), padding=(1, 0))
+        self.horizontal = nn.Conv2d(in_ch, out_ch, (1, 3), padding=(0, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.square(x) + self.vertical(x) + self.horizontal(x)
+
+
+class ACNN(nn.Module):
+    """Chain of asymmetric blocks with a dense residual sum (Fig. 2).
+
+    ``out = x + b1 + b2 + ... + bn`` with ``b1 = AC(x)`` and ``b(i+1) = AC(relu(b(i)))``.
+    The authors' code uses four blocks in the first encoder stage and three elsewhere.
+    """
+
+    def __init__(self, ch: int, blocks: int = 3) -> None:
+        super().__init__()
+        if blocks < 1:
+            raise ValueError("an ACNN module needs at least one asymmetric block")
+        self.blocks = nn.ModuleList(ACBlock(ch) for _ in range(blocks))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = x
+        b = x
+        for i, block in enumerate(self.blocks):
+            b = block(b if i == 0 else torch.relu(b))
+            out = out + b
+        return out

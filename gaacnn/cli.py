@@ -1,0 +1,151 @@
+"""Command line: ``gaacnn compress|decompress|train|data ...`` (also ``python -m gaacnn``).
+
+Errors a user can fix are printed as one line on stderr with exit status 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import GaacnnError
+
+
+def _cmd_compress(args) -> None:
+    from . import manifest
+    from .codec import encode
+    from .images import read_image
+
+    x, notes = read_image(args.image)
+    for note in notes:
+        print(f"gaacnn: note: {args.image}: {note}", file=sys.stderr)
+    model = manifest.load(args.weights, device=args.device)
+    t0 = time.time()
+    data = encode(model, x)
+    _write_bytes(Path(args.out), data)
+    bpp = 8 * len(data) / (x.shape[-1] * x.shape[-2])
+    print(f"{args.out}: {len(data)} bytes, {bpp:.4f} bpp, {time.time() - t0:.2f} s")
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    if not path.parent.exists():
+        raise GaacnnError(f"output folder does not exist: {path.parent}")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _cmd_decompress(args) -> None:
+    from . import manifest
+    from .codec import decode, read_header
+    from .images import write_png
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise GaacnnError(f"no such file: {path}")
+    data = path.read_bytes()
+    header = read_header(data)
+    weights = args.weights
+    if weights is None:
+        entry = manifest.by_fingerprint(header.fingerprint)
+        if entry is None:
+            raise GaacnnError(
+                f"{path} was encoded with weights that are not shipped (fingerprint "
+                f"{header.fingerprint.hex()}); pass them with --weights"
+            )
+        weights = entry["name"]
+    model = manifest.load(weights, device=args.device)
+    t0 = time.time()
+    x_hat = decode(model, data)
+    write_png(x_hat, args.out)
+    print(f"{args.out}: {header.width}x{header.height}, {time.time() - t0:.2f} s")
+
+
+def _cmd_train(args) -> None:
+    from .train import TrainConfig, train
+    from .weights import save_weights
+
+    cfg = TrainConfig(
+        out=args.out, arch=args.arch, preset=args.preset, context=not args.no_context, metric=args.metric,
+        lmbda=args.lmbda, steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
+        device=args.device, seed=args.seed, val_every=args.val_every, ckpt_every=args.ckpt_every,
+        init=args.init, threads=args.threads, max_minutes=args.max_minutes,
+    )
+    result = train(cfg, resume=args.resume)
+    if result["step"] >= cfg.steps:
+        sha = save_weights(result["model"], Path(cfg.out) / "weights.pth",
+                           meta={"steps": result["step"], "wall_seconds": round(result["elapsed"], 1)})
+        print(f"weights: {Path(cfg.out) / 'weights.pth'} (sha256 {sha[:12]}...)")
+    print(f"stopped at step {result['step']}; last validation: {result['val']}")
+
+
+def _cmd_data(args) -> None:
+    from .data import fetch_all
+
+    counts = fetch_all(args.sets or None)
+    for name, n in counts.items():
+        print(f"{name}: {n} files verified")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gaacnn", description="GAACNN learned image codec (Tang et al., TCSVT 2022)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compress", help="image -> .gaac file")
+    c.add_argument("image")
+    c.add_argument("out")
+    c.add_argument("--weights", required=True, help="weights file, or a name from weights/manifest.json")
+    c.add_argument("--device", default="cpu")
+    c.set_defaults(func=_cmd_compress)
+
+    d = sub.add_parser("decompress", help=".gaac file -> PNG")
+    d.add_argument("file")
+    d.add_argument("out")
+    d.add_argument("--weights", help="default: the shipped weights whose fingerprint the file names")
+    d.add_argument("--device", default="cpu")
+    d.set_defaults(func=_cmd_decompress)
+
+    t = sub.add_parser("train", help="train a model (see gaacnn.train.TrainConfig)")
+    t.add_argument("--out", required=True)
+    t.add_argument("--arch", default="gaacnn", choices=["gaacnn", "mshp"])
+    t.add_argument("--preset", default="small")
+    t.add_argument("--no-context", action="store_true", help="hyperprior only (no 3-D context model)")
+    t.add_argument("--metric", default="mse", choices=["mse", "ms-ssim"])
+    t.add_argument("--lmbda", type=float, default=0.013)
+    t.add_argument("--steps", type=int, default=10000)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--patch", type=int, default=256)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--val-every", type=int, default=1000)
+    t.add_argument("--ckpt-every", type=int, default=250)
+    t.add_argument("--init", help="start from these weights (fine-tuning to another lambda)")
+    t.add_argument("--threads", type=int, default=0)
+    t.add_argument("--max-minutes", type=float, default=0.0)
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.set_defaults(func=_cmd_train)
+
+    g = sub.add_parser("data", help="locate, download where possible, and verify the data sets")
+    g.add_argument("sets", nargs="*", help="default: all")
+    g.set_defaults(func=_cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("gaacnn: interrupted", file=sys.stderr)
+        return 130
+    except (GaacnnError, OSError, ValueError, MemoryError) as exc:
+        if args.debug:
+            raise
+        print(f"gaacnn: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,50 @@
+"""The shipped weights: ``weights/manifest.json`` lists each file with how it was trained.
+
+Each entry: name, file, sha256, fingerprint (hex, as written into .gaac files), model
+(build_model kwargs), metric, lambda, steps, patch, batch, train_set, wall_seconds, commit,
+and validation numbers. Loading through the manifest verifies the SHA-256.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .weights import WeightsError, load_model
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+
+
+def entries(path: Path = MANIFEST) -> list[dict]:
+    if not path.exists():
+        return []
+    return json.loads(path.read_text())["weights"]
+
+
+def find(name: str) -> dict:
+    for e in entries():
+        if e["name"] == name:
+            return e
+    known = ", ".join(e["name"] for e in entries()) or "none shipped"
+    raise WeightsError(f"no weights named {name!r} in {MANIFEST} (known: {known})")
+
+
+def by_fingerprint(fingerprint: bytes) -> dict | None:
+    return next((e for e in entries() if e.get("fingerprint") == fingerprint.hex()), None)
+
+
+def load(name_or_path: str, device: str = "cpu"):
+    """A model from a manifest name or from a weights file path (checksum-verified for manifest entries)."""
+    if Path(name_or_path).is_file():
+        return load_model(name_or_path, device=device)
+    entry = find(name_or_path)
+    return load_model(WEIGHTS_DIR / entry["file"], sha256=entry["sha256"], device=device)
+
+
+def add(entry: dict, path: Path = MANIFEST) -> None:
+    """Insert or replace an entry (by name)."""
+    items = [e for e in entries(path) if e["name"] != entry["name"]] + [entry]
+    items.sort(key=lambda e: e["name"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"weights": items}, indent=2) + "\n")

@@ -1,0 +1,188 @@
+"""GAACNN as a CompressAI ``CompressionModel`` (paper Fig. 1).
+
+Data flow:
+    x -> g_a -> y -> h_a -> z -> [factorized prior: bits] -> z_hat -> h_s -> hyper parameters
+    y_hat = round(y) -> [masked 3-D context C_m + hyper -> mixture of 3 Gaussians: bits] -> g_s -> x_hat
+
+``context=True`` is the paper's model. ``context=False`` drops C_m (the ablation, and a fast
+configuration): h_s's 2M channels are then the scales and means of one Gaussian per element,
+coded with CompressAI's ``GaussianConditional`` scale table, as in its ``MeanScaleHyperprior``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import torch
+from compressai.ans import BufferedRansEncoder, RansDecoder
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional, GaussianMixtureConditional
+from compressai.models import CompressionModel
+from torch import Tensor
+
+from .context import (
+    MIXTURES,
+    EntropyParameters,
+    MaskedConv3d,
+    Wavefront,
+    context_taps_weight,
+    entropy_parameters_at,
+    padded_positions,
+    wavefront,
+)
+from .presets import Preset, get_preset
+from .transforms import AnalysisTransform, HyperAnalysis, HyperSynthesis, SynthesisTransform
+
+DOWNSAMPLING = 64  # g_a divides by 16, h_a by 4 more: inputs are padded to a multiple of 64
+
+
+class GAACNN(CompressionModel):
+    """Graph attention + asymmetric CNN image codec (Tang et al., TCSVT 2022)."""
+
+    def __init__(self, preset: Preset | str = "small", context: bool = True) -> None:
+        super().__init__()
+        p = get_preset(preset) if isinstance(preset, str) else preset
+        self.preset = p
+        self.context = context
+        self.g_a = AnalysisTransform(p)
+        self.g_s = SynthesisTransform(p)
+        self.h_a = HyperAnalysis(p)
+        self.h_s = HyperSynthesis(p)
+        self.entropy_bottleneck = EntropyBottleneck(p.hyper)
+        if context:
+            self.context_model = MaskedConv3d(1, p.context_channels, p.context_kernel)
+            self.entropy_parameters = EntropyParameters(p.context_channels, 2, p.param_hidden)
+            self.gaussian_conditional = GaussianMixtureConditional(K=MIXTURES)
+        else:
+            self.gaussian_conditional = GaussianConditional(None)
+
+    @property
+    def downsampling_factor(self) -> int:
+        return DOWNSAMPLING
+
+    # ------------------------------------------------------------------ training / analysis
+    def forward(self, x: Tensor) -> dict:
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        hyper = self.h_s(z_hat)
+        if self.context:
+            y_hat = self.gaussian_conditional.quantize(y, "noise" if self.training else "dequantize")
+            weights, means, scales = self.mixture(y_hat, hyper)
+            y_likelihoods = self.gaussian_conditional._likelihood(
+                y_hat, _stack_k(scales), _stack_k(means), _stack_k(weights)
+            )
+            y_likelihoods = self.gaussian_conditional.likelihood_lower_bound(y_likelihoods)
+        else:
+            scales, means = hyper.chunk(2, dim=1)
+            y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
+        x_hat = self.g_s(y_hat)
+        return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    def mixture(self, y_hat: Tensor, hyper: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Mixture weights, means, scales (B, K, M, H, W) from the masked context and h_s output."""
+        b, m, h, w = y_hat.shape
+        context = self.context_model(y_hat.unsqueeze(1))
+        return self.entropy_parameters(context, hyper.view(b, 2, m, h, w))
+
+    # ------------------------------------------------------------------ entropy coding
+    def update(self, scale_table=None, force: bool = False, update_quantiles: bool = False) -> bool:
+        if self.context:  # the mixture builds per-element CDFs; only the bottleneck has tables
+            return self.entropy_bottleneck.update(force=force, update_quantiles=update_quantiles)
+        return super().update(scale_table=scale_table, force=force, update_quantiles=update_quantiles)
+
+    @torch.no_grad()
+    def compress(self, x: Tensor) -> dict:
+        """x (B, 3, H, W) with H, W multiples of 64 -> {"strings": [y_strings, z_strings], "shape"}."""
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
+        hyper = self.h_s(z_hat)
+        if self.context:
+            y_strings = [self._encode_wavefront(y[i], hyper[i]) for i in range(y.size(0))]
+        else:
+            scales, means = hyper.chunk(2, dim=1)
+            indexes = self.gaussian_conditional.build_indexes(scales)
+            y_strings = self.gaussian_conditional.compress(y, indexes, means=means)
+        return {"strings": [y_strings, z_strings], "shape": z.size()[-2:]}
+
+    @torch.no_grad()
+    def decompress(self, strings: list, shape) -> dict:
+        """Inverse of :meth:`compress`: {"x_hat"} (B, 3, 64*shape) clamped to [0, 1]."""
+        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
+        hyper = self.h_s(z_hat)
+        if self.context:
+            y_hat = torch.stack([self._decode_wavefront(s, hyper[i]) for i, s in enumerate(strings[0])])
+        else:
+            scales, means = hyper.chunk(2, dim=1)
+            indexes = self.gaussian_conditional.build_indexes(scales)
+            y_hat = self.gaussian_conditional.decompress(strings[0], indexes, means=means)
+        return {"x_hat": self.g_s(y_hat).clamp_(0, 1), "y_hat": y_hat}
+
+    def _coding_state(self, shape: tuple[int, int, int]) -> tuple[Wavefront, Tensor, Tensor]:
+        schedule = wavefront(shape, self.preset.context_kernel)
+        taps_weight, taps_bias = context_taps_weight(self.context_model)
+        return schedule, taps_weight, taps_bias
+
+    def _step_cdfs(self, volume, positions, hyper_at, schedule, taps_weight, taps_bias, abs_max):
+        weights, means, scales = entropy_parameters_at(
+            volume, positions, hyper_at, schedule, taps_weight, taps_bias, self.entropy_parameters
+        )
+        # CompressAI's mixture CDF builder expects (K, E) tensors and edits them in place.
+        cdf = self.gaussian_conditional._build_cdf(
+            scales.t().clone(), means.t().clone(), weights.t().clone(), abs_max
+        )
+        return cdf.tolist(), [cdf.size(1)] * cdf.size(0), [0] * cdf.size(0)
+
+    def _encode_wavefront(self, y: Tensor, hyper: Tensor) -> bytes:
+        """Code round(y) (M, H, W) in wavefront steps; returns 2-byte abs_max + rANS stream."""
+        shape = tuple(y.shape)
+        y_hat = torch.round(y)
+        abs_max = max(1, int(y_hat.abs().max().item()) + 1)
+        if abs_max > 0xFFFF:
+            raise ValueError("latent values out of range: the model weights are not usable")
+        schedule, taps_weight, taps_bias = self._coding_state(shape)
+        r = self.preset.context_kernel // 2
+        volume = torch.zeros(schedule.padded_shape).flatten()
+        flat_values = y_hat.flatten()
+        volume[padded_positions(torch.arange(flat_values.numel()), shape, r)] = flat_values
+        hyper_flat = hyper.reshape(2, -1).t()
+        encoder = BufferedRansEncoder()
+        start = 0
+        for n in schedule.counts:
+            idx = schedule.order[start : start + n]
+            start += n
+            positions = padded_positions(idx, shape, r)
+            cdfs, lengths, offsets = self._step_cdfs(
+                volume, positions, hyper_flat[idx], schedule, taps_weight, taps_bias, abs_max
+            )
+            symbols = (flat_values[idx] + abs_max).int().tolist()
+            encoder.encode_with_indexes(symbols, list(range(n)), cdfs, lengths, offsets)
+        return struct.pack(">H", abs_max) + encoder.flush()
+
+    def _decode_wavefront(self, string: bytes, hyper: Tensor) -> Tensor:
+        m = self.preset.latent
+        shape = (m, hyper.size(-2), hyper.size(-1))
+        (abs_max,) = struct.unpack(">H", string[:2])
+        schedule, taps_weight, taps_bias = self._coding_state(shape)
+        r = self.preset.context_kernel // 2
+        volume = torch.zeros(schedule.padded_shape).flatten()
+        hyper_flat = hyper.reshape(2, -1).t()
+        decoder = RansDecoder()
+        decoder.set_stream(string[2:])
+        start = 0
+        for n in schedule.counts:
+            idx = schedule.order[start : start + n]
+            start += n
+            positions = padded_positions(idx, shape, r)
+            cdfs, lengths, offsets = self._step_cdfs(
+                volume, positions, hyper_flat[idx], schedule, taps_weight, taps_bias, abs_max
+            )
+            symbols = decoder.decode_stream(list(range(n)), cdfs, lengths, offsets)
+            volume[positions] = torch.tensor(symbols, dtype=volume.dtype) - abs_max
+        return volume.view(schedule.padded_shape)[r : r + shape[0], r : r + shape[1], r : r + shape[2]].clone()
+
+
+def _stack_k(t: Tensor) -> Tensor:
+    """(B, K, M, H, W) -> (B, K*M, H, W), the channel layout of CompressAI's mixture model."""
+    return t.flatten(1, 2)

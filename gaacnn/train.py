@@ -1,0 +1,248 @@
+"""Training loop (paper Sec. IV-A), on CPU or GPU, single process or DDP under torchrun.
+
+data (random crops) -> model.forward -> rate-distortion loss -> Adam (+ aux loss of the
+factorized prior) -> checkpoints / CSV logs / validation on CID22 valid.
+
+Guards, as in tensorflow/compression's bls2017: a non-finite loss stops the run with a
+message and leaves the last good checkpoint; checkpoints are written atomically, so a
+killed run resumes (``resume=True``) losing at most one checkpoint interval.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from .data import RandomCrops, center_crops, dataset_paths
+from .errors import GaacnnError
+from .loss import rate_distortion
+from .zoo import build_model
+
+
+class TrainingDiverged(GaacnnError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    out: str = "runs/quick"
+    arch: str = "gaacnn"  # or "mshp" (the CompressAI control)
+    preset: str = "small"
+    context: bool = True
+    metric: str = "mse"
+    lmbda: float = 0.013
+    steps: int = 1000
+    batch: int = 8  # global batch, split over DDP processes
+    patch: int = 128
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    clip: float = 2.0
+    milestones: tuple[float, ...] = (0.8, 0.95)  # fractions of `steps` where lr drops 10x
+    device: str = "auto"
+    seed: int = 0
+    train_set: str = "cid22-train"
+    val_set: str = "cid22-valid"
+    val_every: int = 500
+    val_images: int = 41
+    val_crop: int = 256
+    ckpt_every: int = 250
+    log_every: int = 10
+    init: str | None = None  # weights to start from (fine-tuning another lambda)
+    threads: int = 0  # torch CPU threads (0: leave the default)
+    model_mode: str = "train"  # "eval" only for the DDP equivalence test (no noise, no dropout)
+    max_minutes: float = 0.0  # stop cleanly (with a checkpoint) after this wall time; 0: no limit
+    extra: dict = field(default_factory=dict)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """The authors' step schedule (1e-4 down to 1e-6 by factors of 10), scaled to the run length."""
+    drops = sum(step >= m * cfg.steps for m in cfg.milestones)
+    return cfg.lr * 0.1**drops
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _optimizers(model, cfg: TrainConfig):
+    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
+    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    return torch.optim.Adam(main, lr=cfg.lr), torch.optim.Adam(aux, lr=cfg.aux_lr)
+
+
+@torch.no_grad()
+def validate(model, images: torch.Tensor, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+    """Mean loss / bpp (from likelihoods) / PSNR over validation crops, one image at a time."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    for x in images:
+        terms = rate_distortion(model(x[None].to(device)), x[None].to(device), cfg.lmbda, cfg.metric)
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+    model.train(was_training)
+    n = len(images)
+    out = {k: v / n for k, v in sums.items()}
+    out["psnr"] = -10 * math.log10(max(out["mse"], 1e-10))
+    return out
+
+
+class CsvLog:
+    def __init__(self, path: Path, fields: list[str], append: bool) -> None:
+        self.path, self.fields = path, fields
+        if not (append and path.exists()):
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerow(fields)
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(k, "") for k in self.fields])
+
+
+TRAIN_FIELDS = ["step", "loss", "bpp", "mse", "psnr", "ms-ssim", "aux", "lr", "seconds"]
+VAL_FIELDS = ["step", "loss", "bpp", "mse", "psnr", "ms-ssim"]
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
+    """Run (or resume) one training job; returns a summary with the last validation."""
+    rank, world = _dist_info()
+    if cfg.patch % 64:
+        raise GaacnnError(f"patch size {cfg.patch} is not a multiple of 64")
+    if cfg.batch % world:
+        raise GaacnnError(f"batch {cfg.batch} does not split over {world} processes")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    out = Path(cfg.out)
+    ckpt_path = out / "checkpoint.pt"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.arch, cfg.preset, cfg.context).to(device)
+    if cfg.init:
+        from .weights import load_state
+
+        model.load_state_dict(load_state(cfg.init), strict=False)
+    opt, aux_opt = _optimizers(model, cfg)
+    step, elapsed = 0, 0.0
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        aux_opt.load_state_dict(state["aux_opt"])
+        step, elapsed = state["step"], state["elapsed"]
+        torch.set_rng_state(state["rng"])
+    elif resume and rank == 0:
+        print(f"no checkpoint in {out}: starting from step 0")
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    net = model
+    if world > 1:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    model.train(cfg.model_mode == "train")
+
+    per_rank = cfg.batch // world
+    data = RandomCrops(dataset_paths(cfg.train_set), cfg.patch, cfg.seed)
+    val_images = center_crops(dataset_paths(cfg.val_set)[: cfg.val_images], cfg.val_crop) if rank == 0 else None
+    log = CsvLog(out / "train.csv", TRAIN_FIELDS, append=resume) if rank == 0 else None
+    val_log = CsvLog(out / "val.csv", VAL_FIELDS, append=resume) if rank == 0 else None
+    use_bf16 = device.type == "cuda"
+
+    def checkpoint() -> None:
+        if rank == 0:
+            _atomic_save(
+                {"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
+                 "step": step, "elapsed": elapsed, "rng": torch.get_rng_state(), "config": asdict(cfg)},
+                ckpt_path,
+            )
+
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=Path(cfg.out).name)
+    last_val: dict = {}
+    started = time.time() - elapsed
+    while step < cfg.steps:
+        t0 = time.time()
+        first = step * cfg.batch + rank * per_rank
+        x = torch.stack([data[first + j] for j in range(per_rank)]).to(device)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, step)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            out_dict = net(x)
+        terms = rate_distortion(out_dict, x, cfg.lmbda, cfg.metric)
+        loss = terms["loss"]
+        if world > 1:
+            check = loss.detach().clone()
+            dist.all_reduce(check)
+            finite = math.isfinite(float(check))
+        else:
+            finite = math.isfinite(float(loss))
+        if not finite:
+            bar.close()
+            raise TrainingDiverged(
+                f"loss is {float(loss)} at step {step}; the last good checkpoint is {ckpt_path} "
+                "(lower the learning rate or lambda, then resume)"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        aux = model.aux_loss()
+        aux_opt.zero_grad(set_to_none=True)
+        aux.backward()
+        aux_opt.step()
+        step += 1
+        elapsed = time.time() - started
+        if world > 1:
+            for k in ("loss", "bpp", "mse"):
+                t = terms[k].detach().clone()
+                dist.all_reduce(t)
+                terms[k] = t / world
+            terms["psnr"] = -10 * torch.log10(terms["mse"].clamp_min(1e-10))
+        if rank == 0:
+            row = {k: f"{float(v):.6g}" for k, v in terms.items()}
+            row.update(step=step, aux=f"{float(aux):.4g}", lr=f"{lr_at(cfg, step - 1):.3g}",
+                       seconds=f"{elapsed:.1f}")
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                log.write(row)
+            bar.set_postfix(loss=row["loss"], bpp=row["bpp"], psnr=row["psnr"], s_step=f"{time.time() - t0:.2f}")
+            bar.update(1)
+            if cfg.val_every and (step % cfg.val_every == 0 or step == cfg.steps):
+                last_val = validate(model, val_images, cfg, device)
+                val_log.write({"step": step, **{k: f"{v:.6g}" for k, v in last_val.items()}})
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            checkpoint()
+        if cfg.max_minutes and elapsed > cfg.max_minutes * 60:
+            checkpoint()
+            break
+    bar.close()
+    if rank == 0 and step >= cfg.steps:
+        model.update(force=True)
+    return {"step": step, "elapsed": elapsed, "val": last_val, "model": model}

@@ -1,0 +1,91 @@
+"""Weights files: inference-only state dicts with the model description, checksums, fingerprints.
+
+A weights file is a ``torch.save`` dict: {"format": "gaacnn-weights", "version": 1,
+"model": build_model kwargs, "state_dict": float tensors in half precision where requested,
+"meta": training facts}. ``load_model`` rebuilds the model, restores float32, and refreshes
+the entropy coder tables (CompressAI ``update``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from compressai.models import CompressionModel
+
+from .errors import GaacnnError
+from .zoo import build_model, describe
+
+FORMAT = "gaacnn-weights"
+
+
+class WeightsError(GaacnnError):
+    """Weights file missing, unreadable, or not matching its checksum / the bitstream."""
+
+
+def weights_fingerprint(model: torch.nn.Module) -> bytes:
+    """8 bytes identifying the parameter values (written into every compressed file)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if tensor.is_floating_point():
+            h.update(name.encode())
+            h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.digest()[:8]
+
+
+def save_weights(model: CompressionModel, path: str | Path, meta: dict | None = None, half: bool = True) -> str:
+    """Write inference weights; returns the file's SHA-256."""
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": FORMAT, "version": 1, "model": describe(model), "state_dict": state,
+                "meta": meta or {}}, tmp)
+    tmp.replace(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read(path: str | Path, sha256: str | None = None) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    data = path.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise WeightsError(f"{path}: SHA-256 does not match the manifest; the file is corrupted or replaced")
+    try:
+        import io
+
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a readable weights file ({exc.__class__.__name__})") from None
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        return obj
+    if isinstance(obj, dict) and "model" in obj and "config" in obj:  # a training checkpoint
+        cfg = obj["config"]
+        return {"model": {"arch": cfg["arch"], "preset": cfg["preset"], "context": cfg["context"]},
+                "state_dict": obj["model"], "meta": {"checkpoint_step": obj["step"]}}
+    raise WeightsError(f"{path}: not a gaacnn weights file")
+
+
+def load_state(path: str | Path) -> dict:
+    """Float32 state dict of a weights file or training checkpoint."""
+    state = _read(path)["state_dict"]
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def load_model(path: str | Path, sha256: str | None = None, device: str = "cpu") -> CompressionModel:
+    """Rebuild, load and prepare a model for coding (eval mode, CDF tables updated)."""
+    obj = _read(path, sha256)
+    desc = dict(obj["model"])
+    model = build_model(desc.pop("arch"), **desc)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in obj["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: weights do not fit the model {obj['model']}: {str(exc)[:200]}") from None
+    model.update(force=True)
+    model.meta = obj.get("meta", {})
+    return model.to(device).eval()

@@ -1,0 +1,29 @@
+"""Model construction from a small description: our GAACNN presets and the CompressAI control."""
+
+from __future__ import annotations
+
+from compressai.models import CompressionModel, MeanScaleHyperprior
+
+from .model import GAACNN
+
+# The ablation control: CompressAI's mean-scale hyperprior at CompressAI's low-rate size.
+CONTROL_SIZE = {"N": 128, "M": 192}
+
+
+def build_model(arch: str = "gaacnn", preset: str = "small", context: bool = True, **size) -> CompressionModel:
+    """``arch='gaacnn'`` (preset, context) or ``arch='mshp'`` (CompressAI MeanScaleHyperprior, N, M)."""
+    if arch == "gaacnn":
+        return GAACNN(preset, context=context)
+    if arch == "mshp":
+        dims = {**CONTROL_SIZE, **size}
+        return MeanScaleHyperprior(N=dims["N"], M=dims["M"])
+    raise ValueError(f"unknown architecture {arch!r}: use 'gaacnn' or 'mshp'")
+
+
+def describe(model: CompressionModel) -> dict:
+    """The arguments that rebuild ``model`` with :func:`build_model`."""
+    if isinstance(model, GAACNN):
+        return {"arch": "gaacnn", "preset": model.preset.name, "context": model.context}
+    if isinstance(model, MeanScaleHyperprior):
+        return {"arch": "mshp", "N": model.N, "M": model.M}
+    raise TypeError(f"cannot describe {type(model).__name__}")

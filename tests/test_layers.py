@@ -1,0 +1,83 @@
+import pytest
+import torch
+
+from gaacnn import GAACNN
+from gaacnn.acnn import ACNN, ACBlock
+from gaacnn.attention import AttentionModule, CoordinateAttention
+from gaacnn.graph import GraphAttentionBranch, similarity_adjacency
+from gaacnn.presets import get_preset
+from gaacnn.transforms import count_parameters
+
+
+def test_acblock_is_sum_of_three_kernels():
+    block = ACBlock(4)
+    x = torch.randn(1, 4, 9, 7)
+    expected = block.square(x) + block.vertical(x) + block.horizontal(x)
+    assert torch.allclose(block(x), expected)
+    assert block.vertical.weight.shape[-2:] == (3, 1)
+    assert block.horizontal.weight.shape[-2:] == (1, 3)
+
+
+def test_acnn_dense_residual_sum():
+    acnn = ACNN(3, blocks=3)
+    x = torch.randn(2, 3, 8, 8)
+    b1 = acnn.blocks[0](x)
+    b2 = acnn.blocks[1](torch.relu(b1))
+    b3 = acnn.blocks[2](torch.relu(b2))
+    assert torch.allclose(acnn(x), x + b1 + b2 + b3, atol=1e-6)
+
+
+def test_attention_weighting_starts_at_beta1_gamma0():
+    att = AttentionModule(8, rcab_blocks=1).eval()
+    x, skip = torch.randn(1, 8, 6, 10), torch.randn(1, 8, 6, 10)
+    assert torch.allclose(att(x, skip), att(x))  # gamma = 0 at initialisation
+    with torch.no_grad():
+        att.gamma.fill_(0.5)
+    assert torch.allclose(att(x, skip), att(x) + 0.5 * skip, atol=1e-6)
+    assert CoordinateAttention(8).eval()(x).shape == x.shape
+
+
+def test_similarity_graph():
+    nodes = torch.tensor([[[1.0, 0.0], [0.5, 0.5], [-1.0, 0.0], [0.0, 0.0]]])
+    adj = similarity_adjacency(nodes)[0]
+    assert torch.equal(adj, adj.t())
+    assert torch.all(adj.diagonal() == 1)  # self-loops, even for a zero vector
+    assert adj[0, 1] == 1 and adj[0, 2] == 0 and adj[1, 3] == 0
+
+
+def test_gat_branch_shape_and_attention_rows_sum_to_one():
+    gat = GraphAttentionBranch(6, dropout=0.0).eval()
+    x = torch.randn(2, 6, 3, 5)
+    assert gat(x).shape == x.shape
+    weights, adj = gat.attention_weights(x)
+    assert weights.shape == (2, 15, 15)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 15), atol=1e-5)
+    assert torch.all(weights[adj == 0] == 0)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small"])
+@pytest.mark.parametrize("context", [True, False])
+def test_shapes_at_every_stage(preset, context):
+    p = get_preset(preset)
+    model = GAACNN(preset, context=context).eval()
+    x = torch.rand(1, 3, 128, 192)
+    y = model.g_a(x)
+    assert y.shape == (1, p.latent, 8, 12)
+    z = model.h_a(y)
+    assert z.shape == (1, p.hyper, 2, 3)
+    hyper = model.h_s(z)
+    assert hyper.shape == (1, 2 * p.latent, 8, 12)
+    assert model.g_s(y).shape == x.shape
+    out = model(x)
+    assert out["x_hat"].shape == x.shape
+    assert out["likelihoods"]["y"].shape == y.shape
+    assert out["likelihoods"]["z"].shape == z.shape
+    lk = out["likelihoods"]["y"]
+    assert torch.all((lk > 0) & (lk <= 1))
+
+
+def test_paper_presets_parameter_count_is_close_to_the_authors():
+    # The design note counts about 86 M parameters at M = 192 in the authors' code.
+    n = count_parameters(GAACNN("paper-low"))
+    assert 70e6 < n < 100e6
+    assert count_parameters(GAACNN("paper-high")) > n
