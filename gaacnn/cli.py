@@ -65,16 +65,30 @@ def _cmd_decompress(args) -> None:
 
 
 def _cmd_train(args) -> None:
+    import os
+
+    import torch
+    import torch.distributed as dist
+
     from .train import TrainConfig, train
     from .weights import save_weights
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():  # under torchrun
+        dist.init_process_group("nccl" if torch.cuda.is_available() and args.device != "cpu" else "gloo")
 
     cfg = TrainConfig(
         out=args.out, arch=args.arch, preset=args.preset, context=not args.no_context, metric=args.metric,
         lmbda=args.lmbda, steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
         device=args.device, seed=args.seed, val_every=args.val_every, ckpt_every=args.ckpt_every,
-        init=args.init, threads=args.threads, max_minutes=args.max_minutes,
+        init=args.init, threads=args.threads, max_minutes=args.max_minutes, log_every=args.log_every,
+        model_mode=args.model_mode, train_set=args.train_set, val_images=args.val_images,
     )
-    result = train(cfg, resume=args.resume)
+    result = train(cfg, resume=args.resume, progress=not args.no_progress)
+    if dist.is_initialized():
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank:
+            return
     if result["step"] >= cfg.steps:
         sha = save_weights(result["model"], Path(cfg.out) / "weights.pth",
                            meta={"steps": result["step"], "wall_seconds": round(result["elapsed"], 1)})
@@ -127,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", help="start from these weights (fine-tuning to another lambda)")
     t.add_argument("--threads", type=int, default=0)
     t.add_argument("--max-minutes", type=float, default=0.0)
+    t.add_argument("--log-every", type=int, default=10)
+    t.add_argument("--train-set", default="cid22-train")
+    t.add_argument("--val-images", type=int, default=41)
+    t.add_argument("--model-mode", default="train", choices=["train", "eval"],
+                   help="'eval' trains without quantisation noise or dropout (for the DDP equivalence test)")
+    t.add_argument("--no-progress", action="store_true")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     t.set_defaults(func=_cmd_train)
 

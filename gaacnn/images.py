@@ -37,7 +37,7 @@ def _to_rgb8(im: Image.Image) -> tuple[np.ndarray, list[str]]:
         notes.append("alpha channel dropped")
     if mode in ("L", "LA", "1"):
         notes.append("grayscale replicated to RGB")
-    return np.asarray(im.convert("RGB")), notes
+    return np.array(im.convert("RGB")), notes
 
 
 def _read_16bit_rgb(path: Path) -> np.ndarray | None:

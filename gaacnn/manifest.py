@@ -36,7 +36,8 @@ def by_fingerprint(fingerprint: bytes) -> dict | None:
 
 def load(name_or_path: str, device: str = "cpu"):
     """A model from a manifest name or from a weights file path (checksum-verified for manifest entries)."""
-    if Path(name_or_path).is_file():
+    looks_like_path = "/" in name_or_path or Path(name_or_path).suffix in (".pth", ".pt")
+    if looks_like_path or Path(name_or_path).is_file():
         return load_model(name_or_path, device=device)
     entry = find(name_or_path)
     return load_model(WEIGHTS_DIR / entry["file"], sha256=entry["sha256"], device=device)

@@ -166,7 +166,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
 
     net = model
     if world > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        # The factorized prior's quantiles are trained by the aux loss outside forward(): DDP must
+        # not hook them; their gradients are averaged by hand below.
+        quantiles = [n for n, _ in model.named_parameters() if n.endswith(".quantiles")]
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, quantiles)
+        # find_unused_parameters: the first attention module of each transform has no skip input,
+        # so its gamma gets no gradient.
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                      find_unused_parameters=True)
     model.train(cfg.model_mode == "train")
 
     per_rank = cfg.batch // world
@@ -217,6 +224,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         aux = model.aux_loss()
         aux_opt.zero_grad(set_to_none=True)
         aux.backward()
+        if world > 1:
+            for group in aux_opt.param_groups:
+                for p in group["params"]:
+                    dist.all_reduce(p.grad)
+                    p.grad /= world
         aux_opt.step()
         step += 1
         elapsed = time.time() - started

@@ -1,0 +1,77 @@
+"""The command line end to end, in subprocesses, as a user runs it."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gaacnn import GAACNN
+from gaacnn.weights import save_weights
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "gaacnn", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    for name, ctx in (("ctx", True), ("hyp", False)):
+        m = GAACNN("tiny", context=ctx).eval()
+        m.update(force=True)
+        save_weights(m, d / f"{name}.pth")
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 57, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(d / "img.png")
+    return d
+
+
+def test_compress_decompress(setup):
+    d = setup
+    r = run("compress", d / "img.png", d / "img.gaac", "--weights", d / "ctx.pth")
+    assert r.returncode == 0, r.stderr
+    assert "bpp" in r.stdout
+    size = (d / "img.gaac").stat().st_size
+    assert f"{size} bytes" in r.stdout  # bpp comes from the real file size
+    r = run("decompress", d / "img.gaac", d / "out.png", "--weights", d / "ctx.pth")
+    assert r.returncode == 0, r.stderr
+    with Image.open(d / "out.png") as im:
+        assert im.size == (57, 40) and im.mode == "RGB"
+
+
+def _error(r):
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gaacnn: error:"), r.stderr
+    return lines[0]
+
+
+def test_errors_are_one_line(setup):
+    d = setup
+    assert run("compress", d / "img.png", d / "a.gaac", "--weights", d / "ctx.pth").returncode == 0
+    data = (d / "a.gaac").read_bytes()
+    (d / "trunc.gaac").write_bytes(data[: len(data) // 2])
+    assert "truncated" in _error(run("decompress", d / "trunc.gaac", d / "o.png", "--weights", d / "ctx.pth"))
+    (d / "png.gaac").write_bytes((d / "img.png").read_bytes())
+    assert "not a gaacnn file" in _error(run("decompress", d / "png.gaac", d / "o.png", "--weights", d / "ctx.pth"))
+    assert "context=True" in _error(run("decompress", d / "a.gaac", d / "o.png", "--weights", d / "hyp.pth"))
+    assert "no such file" in _error(run("decompress", d / "missing.gaac", d / "o.png", "--weights", d / "ctx.pth"))
+    assert "not found" in _error(run("compress", d / "img.png", d / "b.gaac", "--weights", d / "nope.pth"))
+    assert "no such file" in _error(run("compress", d / "nope.png", d / "b.gaac", "--weights", d / "ctx.pth"))
+    (d / "empty.png").write_bytes(b"")
+    assert "empty" in _error(run("compress", d / "empty.png", d / "b.gaac", "--weights", d / "ctx.pth"))
+    assert "not shipped" in _error(run("decompress", d / "a.gaac", d / "o.png"))
+    (d / "junk.pth").write_bytes(b"junk")
+    assert "weights" in _error(run("compress", d / "img.png", d / "b.gaac", "--weights", d / "junk.pth"))
+    assert "folder" in _error(run("decompress", d / "a.gaac", d / "no" / "o.png", "--weights", d / "ctx.pth"))
+
+
+def test_rgba_input_is_said(setup):
+    d = setup
+    Image.new("RGBA", (20, 10), (10, 20, 30, 40)).save(d / "rgba.png")
+    r = run("compress", d / "rgba.png", d / "rgba.gaac", "--weights", d / "hyp.pth")
+    assert r.returncode == 0 and "alpha channel dropped" in r.stderr

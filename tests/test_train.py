@@ -1,0 +1,111 @@
+"""Training: resume after a kill, NaN guard, DDP equivalence (gloo, 2 processes), weights I/O."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from gaacnn import train as train_mod
+from gaacnn.train import TrainConfig, TrainingDiverged, train
+from gaacnn.weights import load_model, load_state, save_weights
+
+pytestmark = pytest.mark.skipif(
+    __import__("gaacnn.data", fromlist=["mirror_root"]).mirror_root() is None, reason="needs the data mirror"
+)
+
+ARGS = ["--preset", "tiny", "--batch", "4", "--patch", "64", "--train-set", "cid22-valid", "--val-images", "2",
+        "--log-every", "1", "--no-progress", "--seed", "3"]
+
+
+def _cfg(out, **kw):
+    base = dict(out=str(out), preset="tiny", batch=4, patch=64, train_set="cid22-valid", val_images=2,
+                val_crop=64, log_every=1, seed=3, val_every=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _losses(path):
+    with open(path) as f:
+        return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(f)}
+
+
+def test_resume_after_kill_matches_uninterrupted(tmp_path):
+    ref = train(_cfg(tmp_path / "ref", steps=10, ckpt_every=2), progress=False)
+    cmd = [sys.executable, "-m", "gaacnn", "train", "--out", str(tmp_path / "run"), "--steps", "10",
+           "--ckpt-every", "2", "--val-every", "0", *ARGS]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if ckpt.exists():
+            try:
+                if torch.load(ckpt, weights_only=False)["step"] >= 4:
+                    break
+            except Exception:
+                pass
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(ckpt, weights_only=False)["step"]
+    assert 4 <= killed_at < 10, "the run was not killed mid-way"
+    resumed = train(_cfg(tmp_path / "run", steps=10, ckpt_every=2), resume=True, progress=False)
+    assert resumed["step"] == 10
+    for (k, a), b in zip(ref["model"].state_dict().items(), resumed["model"].state_dict().values()):
+        if a.is_floating_point():
+            assert torch.allclose(a, b, atol=1e-6), k
+    assert _losses(tmp_path / "run" / "train.csv")[10] == pytest.approx(_losses(tmp_path / "ref" / "train.csv")[10])
+
+
+def test_nan_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    real = train_mod.rate_distortion
+    calls = {"n": 0}
+
+    def poisoned(*a, **k):
+        terms = real(*a, **k)
+        calls["n"] += 1
+        if calls["n"] == 5:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(train_mod, "rate_distortion", poisoned)
+    with pytest.raises(TrainingDiverged, match="step 4.*checkpoint"):
+        train(_cfg(tmp_path, steps=8, ckpt_every=2), progress=False)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 4
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_ddp_two_processes_match_one(tmp_path):
+    common = ["--steps", "3", "--val-every", "0", "--model-mode", "eval", "--device", "cpu", *ARGS]
+    single = subprocess.run([sys.executable, "-m", "gaacnn", "train", "--out", str(tmp_path / "one"), *common],
+                            capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-2000:]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "gaacnn", "train", "--out", str(tmp_path / "two"), *common],
+                         capture_output=True, text=True, env=env)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    one, two = _losses(tmp_path / "one" / "train.csv"), _losses(tmp_path / "two" / "train.csv")
+    assert sorted(one) == sorted(two) == [1, 2, 3]
+    for step in one:
+        assert two[step] == pytest.approx(one[step], rel=1e-4), step
+
+
+def test_weights_round_trip_and_checksum(tmp_path):
+    from gaacnn import GAACNN
+    from gaacnn.weights import WeightsError
+
+    torch.manual_seed(0)
+    model = GAACNN("tiny").eval()
+    sha = save_weights(model, tmp_path / "w.pth", meta={"steps": 1})
+    loaded = load_model(tmp_path / "w.pth", sha256=sha)
+    assert loaded.meta == {"steps": 1}
+    state = load_state(tmp_path / "w.pth")
+    assert all(v.dtype != torch.float16 for v in state.values())
+    with pytest.raises(WeightsError, match="SHA-256"):
+        load_model(tmp_path / "w.pth", sha256="0" * 64)
