@@ -72,6 +72,10 @@ class CoordinateAttention(nn.Module):
         self.to_w = nn.Conv2d(mid, ch, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        return x * self.gate(x)
+
+    def gate(self, x: Tensor) -> Tensor:
+        """The positional weights a_h * a_w, (B, C, H, W)."""
         _, _, h, w = x.shape
         pooled_h = x.mean(dim=3, keepdim=True)  # B, C, H, 1
         pooled_w = x.mean(dim=2, keepdim=True).transpose(2, 3)  # B, C, W, 1
@@ -79,7 +83,7 @@ class CoordinateAttention(nn.Module):
         a_h, a_w = mixed.split((h, w), dim=2)
         a_h = self.to_h(a_h).sigmoid()
         a_w = self.to_w(a_w.transpose(2, 3)).sigmoid()
-        return x * a_h * a_w
+        return a_h * a_w
 
 
 

@@ -1,0 +1,107 @@
+"""Helpers for the teaching notebooks (01-03): costs of the blocks, intermediate maps, the graph,
+and where the bits go. Each function reads a model; none changes it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .acnn import ACNN, ACBlock
+from .attention import AttentionModule
+
+
+def conv_cost(module: nn.Module, h: int, w: int) -> dict[str, int]:
+    """Parameters and multiply-accumulates of the convolutions in ``module`` on an h x w map (stride 1)."""
+    params = sum(p.numel() for p in module.parameters())
+    macs = sum(m.weight.numel() * h * w for m in module.modules() if isinstance(m, nn.Conv2d))
+    return {"params": params, "MACs": macs}
+
+
+def acnn_costs(ch: int = 64, h: int = 128, w: int = 128) -> dict[str, dict[str, int]]:
+    """ACBlock vs a plain 3x3 conv, and an ACNN module vs three plain 3x3 convs (Fig. 2)."""
+    return {
+        "conv3x3": conv_cost(nn.Conv2d(ch, ch, 3, padding=1), h, w),
+        "ACBlock (3x3 + 3x1 + 1x3)": conv_cost(ACBlock(ch), h, w),
+        "3 x conv3x3": conv_cost(nn.Sequential(*[nn.Conv2d(ch, ch, 3, padding=1) for _ in range(3)]), h, w),
+        "ACNN (3 ACBlocks)": conv_cost(ACNN(ch, 3), h, w),
+    }
+
+
+def receptive_field(module: nn.Module, size: int = 33) -> Tensor:
+    """Which input pixels reach the centre output (|gradient| map), for a 1-channel probe."""
+    ch = next(m for m in module.modules() if isinstance(m, nn.Conv2d)).in_channels
+    x = torch.zeros(1, ch, size, size, requires_grad=True)
+    out = module(x)
+    out[0, :, size // 2, size // 2].sum().backward()
+    return x.grad[0].abs().sum(0)
+
+
+def collect(model: nn.Module, x: Tensor, kinds: tuple[type, ...]) -> dict[str, Tensor]:
+    """Outputs of every submodule of the given kinds during one forward pass (name -> tensor)."""
+    found: dict[str, Tensor] = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, o, n=n: found.__setitem__(n, o.detach()))
+             for n, m in model.named_modules() if isinstance(m, kinds)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return found
+
+
+def acnn_feature_maps(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    return collect(model, x, (ACNN,))
+
+
+def attention_maps(model: nn.Module, x: Tensor) -> dict[str, dict[str, Tensor]]:
+    """Per attention module: the positional gate a_h * a_w (mean over channels) and channel gates."""
+    maps: dict[str, dict[str, Tensor]] = {}
+    hooks = []
+    for name, m in model.named_modules():
+        if isinstance(m, AttentionModule):
+            def pos_hook(mod, inp, out, n=name):
+                maps.setdefault(n, {})["position"] = mod.gate(inp[0]).mean(1)[0].detach()
+
+            hooks.append(m.position.register_forward_hook(pos_hook))
+            ca = m.channel.body[0].body[-1]  # first RCAB's channel attention
+            hooks.append(ca.gate.register_forward_hook(
+                lambda mod, inp, out, n=name: maps.setdefault(n, {}).__setitem__("channel", out.flatten().detach())))
+            maps.setdefault(name, {})["beta"] = m.beta.detach().clone()
+            maps[name]["gamma"] = m.gamma.detach().clone()
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return maps
+
+
+def graph_summary(model, x: Tensor) -> dict:
+    """The similarity graph of h_a's GAT for one image: nodes, edges, degrees, attention (first layer)."""
+    with torch.no_grad():
+        y = model.g_a(x)
+        h = model.h_a.down1(model.h_a.acnn1(y))
+        weights, adj = model.h_a.gat.attention_weights(h)
+    deg = adj[0].sum(1)
+    n = adj.shape[-1]
+    return {"nodes": n, "edges": int(adj[0].sum().item() - n) // 2, "degree": deg, "grid": tuple(h.shape[-2:]),
+            "attention": weights[0], "adjacency": adj[0]}
+
+
+def bit_allocation(model, x: Tensor) -> dict:
+    """Estimated bits per latent position (sum over channels of -log2 likelihood, rounding as at test time)
+    next to the real coded size of the same image."""
+    from .codec import encode
+
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    model.train(was)
+    y_bits = -torch.log2(out["likelihoods"]["y"][0]).sum(0)
+    z_bits = -torch.log2(out["likelihoods"]["z"]).sum()
+    data = encode(model, x)
+    return {"y_bits_map": y_bits, "estimated_bits": float(y_bits.sum() + z_bits), "real_bits": 8 * len(data)}

@@ -1,0 +1,88 @@
+"""Profiles: what ``make train`` trains and what ``make paper-figures`` evaluates.
+
+- ``quick`` (train): the small preset on CPU, 128x128 patches; the first lambda of each
+  metric from scratch, the others fine-tuned from it (the CPU budget counts).
+- ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
+- ``default`` (figures): shipped weights, all of Kodak, the high-resolution sets, every codec.
+- ``smoke`` (figures): random-weight tiny models, two Kodak images, two qualities per codec.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, replace
+
+from .loss import paper_lambda
+from .train import TrainConfig, train
+
+QUICK_MSE = (0.0018, 0.0035, 0.0067, 0.013)
+QUICK_MSSSIM = (2.4, 4.6, 8.7, 16.6)
+PAPER_MSE = (8, 12, 16, 24, 32, 64, 128, 256, 512, 1024, 2048)
+PAPER_MSSSIM = (1.8, 3.6, 7.2, 14.4, 28.8)
+
+
+def quick_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
+    """Base run at the highest MSE lambda, then fine-tunes; MS-SSIM fine-tuned from the MSE base
+    (the authors also start MS-SSIM training on MSE)."""
+    tag = "gaacnn-small" if arch == "gaacnn" else "mshp-N128M192"
+    base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=20000, batch=8,
+                       patch=128, val_every=1000, ckpt_every=250, out=f"runs/quick/{tag}-mse-{QUICK_MSE[-1]}")
+    jobs = [base]
+    for lm in QUICK_MSE[:-1]:
+        jobs.append(replace(base, lmbda=lm, steps=4000, out=f"runs/quick/{tag}-mse-{lm}",
+                            init=f"{base.out}/checkpoint.pt"))
+    for lm in QUICK_MSSSIM:
+        jobs.append(replace(base, metric="ms-ssim", lmbda=lm, steps=4000, patch=128,
+                            out=f"runs/quick/{tag}-ms-ssim-{lm}", init=f"{base.out}/checkpoint.pt"))
+    return jobs
+
+
+def paper_jobs() -> list[TrainConfig]:
+    jobs = []
+    for lm in PAPER_MSE:
+        preset = "paper-low" if lm <= 128 else "paper-high"
+        jobs.append(TrainConfig(arch="gaacnn", preset=preset, metric="mse", lmbda=paper_lambda(lm, "mse"),
+                                steps=700_000, batch=16, patch=256, milestones=(250 / 700, 650 / 700),
+                                device="auto", val_every=5000, ckpt_every=2000,
+                                out=f"runs/paper/gaacnn-{preset}-mse-{lm}"))
+    for lm in PAPER_MSSSIM:
+        jobs.append(TrainConfig(arch="gaacnn", preset="paper-low", metric="ms-ssim",
+                                lmbda=paper_lambda(lm, "ms-ssim"), steps=700_000, batch=16, patch=256,
+                                milestones=(250 / 700, 650 / 700), device="auto", val_every=5000,
+                                ckpt_every=2000, out=f"runs/paper/gaacnn-paper-low-ms-ssim-{lm}"))
+    return jobs
+
+
+@dataclass(frozen=True)
+class FigureProfile:
+    name: str
+    kodak_images: int | None  # None: all 24
+    highres_images: int | None
+    codec_points: int | None  # qualities per codec (None: the whole sweep)
+    models: str  # "manifest" (shipped weights) or "random-tiny"
+
+
+FIGURE_PROFILES = {
+    "default": FigureProfile("default", None, None, None, "manifest"),
+    "smoke": FigureProfile("smoke", 2, 1, 4, "random-tiny"),
+    "paper": FigureProfile("paper", None, None, None, "manifest"),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m gaacnn.profiles")
+    ap.add_argument("command", choices=["train", "list"])
+    ap.add_argument("--profile", default="quick", choices=["quick", "paper", "default"])
+    ap.add_argument("--control", action="store_true", help="train the CompressAI control instead")
+    args = ap.parse_args(argv)
+    profile = "quick" if args.profile == "default" else args.profile
+    jobs = paper_jobs() if profile == "paper" else quick_jobs("mshp" if args.control else "gaacnn")
+    for job in jobs:
+        if args.command == "list":
+            print(job.out, job.metric, job.lmbda, job.steps)
+        else:
+            train(job, resume=True)
+
+
+if __name__ == "__main__":
+    main()

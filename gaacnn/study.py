@@ -1,0 +1,261 @@
+"""The paper's evaluation regenerated: RD curves (Figs. 4-5), BD tables (Tables I-II),
+runtime table and visual comparison. Every curve carries its source: "measured here"
+(with what produced it) or "published" (with the file it was read from).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .bd import bd_quality, bd_rate, ms_ssim_db  # noqa: E402
+from .codecs import available_codecs  # noqa: E402
+from .data import dataset_paths, locate  # noqa: E402
+from .evaluate import evaluate_codec, evaluate_model, load_images, results_json  # noqa: E402
+
+PUBLISHED = {  # CompressAI's published Kodak tables used in the figures
+    "kodak": {
+        "VTM (published, CompressAI)": "rd-anchors/compressai/kodak/vtm.json",
+        "BPG 4:4:4 (published, CompressAI)": "rd-anchors/compressai/kodak/bpg_444_x265_ycbcr.json",
+        "JPEG (published, CompressAI)": "rd-anchors/compressai/kodak/jpeg.json",
+        "Minnen 2018 mean-scale (published, CompressAI)":
+            "rd-anchors/compressai/kodak/compressai-mbt2018-mean_mse_cuda.json",
+        "Cheng 2020 attention (published, CompressAI)":
+            "rd-anchors/compressai/kodak/compressai-cheng2020-attn_mse_cuda.json",
+    },
+}
+PAPER_GAACNN = {
+    "kodak": {"mse": "rd-anchors/gaacnn-paper/kodak_mse.json", "ms-ssim": "rd-anchors/gaacnn-paper/kodak_ms-ssim.json"},
+    "tecnick": {"mse": "rd-anchors/gaacnn-paper/tecnick_mse.json",
+                "ms-ssim": "rd-anchors/gaacnn-paper/tecnick_ms-ssim.json"},
+}
+PAPER_TABLE = {"kodak": "rd-anchors/gaacnn-paper/table_kodak_vs_jpeg.csv",
+               "tecnick": "rd-anchors/gaacnn-paper/table_tecnick_vs_jpeg.csv"}
+
+
+def _curve(label: str, results: dict, source: str, produced_by: str) -> dict:
+    res = dict(results)
+    if "ms-ssim-db-rgb" not in res and "ms-ssim-rgb" in res:
+        res["ms-ssim-db-rgb"] = list(ms_ssim_db(res["ms-ssim-rgb"]))
+    order = np.argsort(res["bpp"])
+    clean = {k: [float(np.asarray(v, dtype=float)[i]) for i in order] for k, v in res.items()
+             if isinstance(v, list) and len(v) == len(order)}
+    return {"label": label, "source": source, "produced_by": produced_by, **clean}
+
+
+def published_curves(dataset: str) -> list[dict]:
+    """CompressAI's tables and the authors' GAACNN points for a data set (Kodak or Tecnick)."""
+    curves = []
+    for label, rel in PUBLISHED.get(dataset, {}).items():
+        curves.append(_curve(label, json.loads(locate(rel).read_text())["results"], "published", rel))
+    for metric, rel in PAPER_GAACNN.get(dataset, {}).items():
+        label = f"GAACNN {metric} (published, authors)"
+        curves.append(_curve(label, json.loads(locate(rel).read_text())["results"], "published", rel))
+    return curves
+
+
+def measured_codec_curves(dataset: str, images, codecs: list[str] | None = None, progress=True,
+                          warn=print) -> list[dict]:
+    curves = []
+    for codec in available_codecs(codecs, warn=warn):
+        points = evaluate_codec(codec, images, dataset, progress)
+        res = results_json(codec.label, codec.label, points, {})["results"]
+        curves.append(_curve(f"{codec.label} (measured here)", res, "measured here",
+                             f"{codec.name} qualities {list(codec.qualities)} on {len(images)} {dataset} images"))
+    return curves
+
+
+def measured_model_curves(dataset: str, images, entries: list[dict], load, progress=True) -> list[dict]:
+    """Group manifest entries into families (arch/preset/metric) and evaluate each as one RD curve."""
+    families: dict[str, list[dict]] = {}
+    for e in entries:
+        families.setdefault(e["family"], []).append(e)
+    curves = []
+    for family, members in sorted(families.items()):
+        points = []
+        for e in members:
+            model = load(e["name"])
+            points.append(evaluate_model(model, e["sha256"], e["name"], images, dataset, progress))
+        res = results_json(family, family, points, {})["results"]
+        steps = sorted({e["steps"] for e in members})
+        desc = (f"{members[0]['model']} trained here, {members[0]['metric']}, lambdas "
+                f"{sorted(e['lambda'] for e in members)}, steps {steps}, {members[0]['train_set']}")
+        curves.append(_curve(f"{family} (measured here, {steps[-1]} steps)", res, "measured here", desc))
+    return curves
+
+
+def images_for(dataset: str, limit: int | None = None, skip_bad: bool = False):
+    paths = dataset_paths(dataset)
+    return load_images(paths[:limit] if limit else paths, skip_bad=skip_bad)
+
+
+def bd_table(curves: list[dict], anchor_label: str, method: str = "cubic") -> pd.DataFrame:
+    """BD-rate / BD-PSNR / BD-rate(MS-SSIM) / BD-MSSSIM of every curve against the anchor."""
+    anchor = next(c for c in curves if c["label"] == anchor_label)
+    rows = []
+    for c in curves:
+        if c is anchor:
+            continue
+        row = {"method": c["label"], "source": c["source"]}
+        for col, (metric, fn) in {
+            "mse_bd_rate_pct": ("psnr-rgb", bd_rate), "bd_psnr_db": ("psnr-rgb", bd_quality),
+            "msssim_bd_rate_pct": ("ms-ssim-db-rgb", bd_rate), "bd_msssim_db": ("ms-ssim-db-rgb", bd_quality),
+        }.items():
+            try:
+                row[col] = round(fn(anchor["bpp"], anchor[metric], c["bpp"], c[metric], method), 3)
+            except (KeyError, ValueError):
+                row[col] = np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paper_table(dataset: str) -> pd.DataFrame:
+    df = pd.read_csv(locate(PAPER_TABLE[dataset]))
+    df.insert(1, "source", "published (paper)")
+    return df
+
+
+def write_table(df: pd.DataFrame, out_stem: Path, title: str) -> list[Path]:
+    """CSV, Markdown and a rendered PNG of a table."""
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path, png_path = (out_stem.with_suffix(s) for s in (".csv", ".md", ".png"))
+    df.to_csv(csv_path, index=False)
+    md_path.write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=".3f") + "\n")
+    fig, ax = plt.subplots(figsize=(min(18, 2 + 1.6 * len(df.columns)), 0.8 + 0.32 * (len(df) + 1)))
+    ax.axis("off")
+    cells = [[("" if isinstance(v, float) and np.isnan(v) else (f"{v:.3f}" if isinstance(v, float) else str(v)))
+              for v in row] for row in df.itertuples(index=False)]
+    table = ax.table(cellText=cells, colLabels=list(df.columns), loc="center", cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.auto_set_column_width(list(range(len(df.columns))))
+    ax.set_title(title, fontsize=9)
+    fig.savefig(png_path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return [csv_path, md_path, png_path]
+
+
+def plot_rd(curves: list[dict], metric: str, path: Path, title: str) -> Path:
+    """One RD plot; measured curves solid, published dashed; the legend says which is which."""
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for c in curves:
+        if metric not in c:
+            continue
+        style = "-o" if c["source"] == "measured here" else "--^"
+        ax.plot(c["bpp"], c[metric], style, ms=3, lw=1.2, label=c["label"])
+    ax.set_xlabel("bits per pixel (from file sizes)")
+    ax.set_ylabel({"psnr-rgb": "PSNR RGB (dB)", "ms-ssim-db-rgb": "MS-SSIM RGB (dB)"}[metric])
+    ax.set_xlim(0, 1.6)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=6, loc="lower right")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def runtime_table(curves: list[dict]) -> pd.DataFrame:
+    rows = [{"method": c["label"], "encode_s_per_image": float(np.mean(c["encoding_time"])),
+             "decode_s_per_image": float(np.mean(c["decoding_time"]))}
+            for c in curves if c["source"] == "measured here" and "encoding_time" in c]
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- models per profile
+def profile_entries(profile: str) -> tuple[list[dict], callable]:
+    """Manifest entries to evaluate and a loader. Smoke: random-weight tiny models (saved under build/)."""
+    from . import manifest
+
+    if profile != "smoke":
+        entries = manifest.entries()
+        if not entries:
+            raise RuntimeError("no shipped weights in weights/manifest.json: run `make train` first")
+        return entries, manifest.load
+    import torch
+
+    from .model import GAACNN
+    from .weights import load_model, save_weights
+
+    folder = Path(__file__).resolve().parent.parent / "build" / "smoke-weights"
+    entries = []
+    for ctx in (True, False):
+        for seed in range(4):
+            torch.manual_seed(seed)
+            model = GAACNN("tiny", context=ctx).eval()
+            name = f"tiny-random-{'ctx' if ctx else 'hyp'}-{seed}"
+            sha = save_weights(model, folder / f"{name}.pth")
+            entries.append({"name": name, "sha256": sha, "family": f"GAACNN tiny random {'ctx' if ctx else 'hyp'}",
+                            "model": "gaacnn tiny (random weights, smoke)", "metric": "mse", "lambda": seed,
+                            "steps": 0, "train_set": "none", "file": str(folder / f"{name}.pth")})
+    paths = {e["name"]: e["file"] for e in entries}
+    return entries, lambda name: load_model(paths[name])
+
+
+def demo_model(profile: str):
+    """One model for the teaching notebooks: the shipped GAACNN with the most steps, or a random tiny one."""
+    entries, load = profile_entries(profile)
+    gaacnn = [e for e in entries if "gaacnn" in e["model"]] or entries
+    best = max(gaacnn, key=lambda e: (e["steps"], e["lambda"]))
+    return load(best["name"]), best
+
+
+def load_kodak_tensor(index: int = 0, size: int | None = None):
+    """Kodak image ``index`` as (1, 3, H, W) in [0, 1], optionally centre-cropped to size x size."""
+    import torch
+
+    img = images_for("kodak", limit=index + 1)[index].array
+    if size:
+        h, w = img.shape[:2]
+        img = img[(h - size) // 2:(h + size) // 2, (w - size) // 2:(w + size) // 2]
+    return torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
+
+
+def visual_comparison(image, model_candidates: list[tuple[str, object]], codec_names: list[str],
+                      path: Path, crop: tuple[int, int, int] = (200, 300, 192)) -> Path:
+    """Crops of one image decoded by models and codecs at about the same bpp (codec quality picked to match
+    the first model's bpp), with bpp and PSNR in the captions."""
+    import torch
+
+    from .codec import decode, encode
+    from .codecs import CODECS
+    from .evaluate import quality
+    from .images import to_uint8
+
+    ref = image.array
+    h, w = ref.shape[:2]
+    panels = [("original", ref, None, None)]
+    target = None
+    x = torch.from_numpy(ref.copy()).permute(2, 0, 1)[None].float() / 255
+    for label, model in model_candidates:
+        data = encode(model, x)
+        rec = to_uint8(decode(model, data))
+        bpp = 8 * len(data) / (h * w)
+        target = target or bpp
+        panels.append((label, rec, bpp, quality(ref, rec)["psnr-rgb"]))
+    for name in codec_names:
+        codec = CODECS[name]
+        if not codec.available():
+            continue
+        best = min((abs(8 * len(codec.encode(ref, q)) / (h * w) - (target or 0.5)), q) for q in codec.qualities)
+        data = codec.encode(ref, best[1])
+        rec = codec.decode(data)
+        panels.append((f"{codec.label} q={best[1]}", rec, 8 * len(data) / (h * w), quality(ref, rec)["psnr-rgb"]))
+    top, left, size = crop
+    top, left = min(top, max(0, h - size)), min(left, max(0, w - size))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3))
+    for ax, (label, arr, bpp, psnr) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(arr[top:top + size, left:left + size])
+        ax.set_title(label if bpp is None else f"{label}\n{bpp:.3f} bpp, {psnr:.2f} dB", fontsize=7)
+        ax.axis("off")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return path

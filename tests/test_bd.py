@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pytest
+
+from gaacnn import data
+from gaacnn.bd import bd_quality, bd_rate, ms_ssim_db
+
+RATE = np.array([0.2, 0.4, 0.7, 1.0, 1.5])
+PSNR = np.array([27.0, 30.0, 32.5, 34.0, 36.0])
+
+
+@pytest.mark.parametrize("method", ["cubic", "pchip"])
+def test_known_answers(method):
+    assert bd_rate(RATE, PSNR, RATE * 0.8, PSNR, method) == pytest.approx(-20.0, abs=1e-9)
+    assert bd_quality(RATE, PSNR, RATE, PSNR + 1, method) == pytest.approx(1.0, abs=1e-9)
+    assert bd_rate(RATE, PSNR, RATE, PSNR, method) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["cubic", "pchip"])
+def test_swapping_anchor_and_test(method):
+    assert bd_rate(RATE * 0.8, PSNR, RATE, PSNR, method) == pytest.approx(25.0, abs=1e-9)
+    assert bd_quality(RATE, PSNR + 1, RATE, PSNR, method) == pytest.approx(-1.0, abs=1e-9)
+
+
+def test_unsorted_input_gives_the_same_answer():
+    perm = [3, 0, 4, 1, 2]
+    for method in ("cubic", "pchip"):
+        assert bd_rate(RATE[perm], PSNR[perm], RATE * 0.9, PSNR, method) == pytest.approx(
+            bd_rate(RATE, PSNR, RATE * 0.9, PSNR, method))
+
+
+def test_non_overlapping_curves_fail_clearly():
+    with pytest.raises(ValueError, match="do not overlap"):
+        bd_rate(RATE, PSNR, RATE, PSNR + 20)
+    with pytest.raises(ValueError, match="do not overlap"):
+        bd_quality(RATE, PSNR, RATE * 100, PSNR)
+
+
+def test_too_few_points_for_cubic():
+    with pytest.raises(ValueError, match="at least 4"):
+        bd_rate(RATE[:3], PSNR[:3], RATE[:3], PSNR[:3], "cubic")
+
+
+def _table(rel):
+    return json.loads(data.locate(rel).read_text())["results"]
+
+
+@pytest.mark.skipif(data.mirror_root() is None, reason="needs the data mirror")
+def test_published_gaacnn_against_published_jpeg():
+    jpeg = _table("rd-anchors/compressai/kodak/jpeg.json")
+    mse = _table("rd-anchors/gaacnn-paper/kodak_mse.json")
+    msssim = _table("rd-anchors/gaacnn-paper/kodak_ms-ssim.json")
+    bd_psnr = bd_quality(jpeg["bpp"], jpeg["psnr-rgb"], mse["bpp"], mse["psnr-rgb"])
+    assert bd_psnr == pytest.approx(5.6, abs=0.15)  # paper: 5.687 dB
+    bd_ms = bd_quality(jpeg["bpp"], ms_ssim_db(jpeg["ms-ssim-rgb"]), msssim["bpp"], msssim["ms-ssim-db-rgb"])
+    assert bd_ms == pytest.approx(8.1, abs=0.2)  # paper: 8.203 dB
