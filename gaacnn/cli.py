@@ -96,6 +96,33 @@ def _cmd_train(args) -> None:
     print(f"stopped at step {result['step']}; last validation: {result['val']}")
 
 
+def _cmd_evaluate(args) -> None:
+    import json
+
+    from . import manifest
+    from .data import dataset_paths
+    from .evaluate import evaluate_model, load_images, results_json
+    from .weights import sha256_of
+
+    paths = [Path(p) for p in args.images] if args.images else dataset_paths(args.dataset)
+    images = load_images(paths[: args.limit] if args.limit else paths, skip_bad=args.skip_bad,
+                         warn=lambda m: print(f"gaacnn: warning: {m}", file=sys.stderr))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.weights:
+        model = manifest.load(name, device=args.device)
+        sha = sha256_of(name)
+        point = evaluate_model(model, sha, Path(name).stem, images, args.dataset)
+        label = Path(name).stem
+        result = results_json(label, f"{label} on {args.dataset} ({len(images)} of {len(paths)} images)",
+                              [point], {"weights_sha256": sha, "dataset": args.dataset, "images": len(images)})
+        target = out / f"{label}_{args.dataset}.json"
+        target.write_text(json.dumps(result, indent=1))
+        m = point["mean"]
+        print(f"{label}: {m['bpp']:.4f} bpp, {m['psnr-rgb']:.2f} dB PSNR, {m['ms-ssim-db-rgb']:.2f} dB MS-SSIM, "
+              f"enc {m['encoding_time']:.2f} s, dec {m['decoding_time']:.2f} s -> {target}")
+
+
 def _cmd_data(args) -> None:
     from .data import fetch_all
 
@@ -149,6 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="rate-distortion of models on a data set, from real bitstreams")
+    e.add_argument("weights", nargs="+", help="weights files or manifest names")
+    e.add_argument("--dataset", default="kodak")
+    e.add_argument("--images", nargs="*", help="evaluate these files instead of a registered data set")
+    e.add_argument("--limit", type=int, help="only the first N images")
+    e.add_argument("--skip-bad", action="store_true", help="skip unreadable images (said, and counted)")
+    e.add_argument("--out", default="build/results")
+    e.add_argument("--device", default="cpu")
+    e.set_defaults(func=_cmd_evaluate)
 
     g = sub.add_parser("data", help="locate, download where possible, and verify the data sets")
     g.add_argument("sets", nargs="*", help="default: all")

@@ -60,11 +60,12 @@ class FigureProfile:
     highres_images: int | None
     codec_points: int | None  # qualities per codec (None: the whole sweep)
     models: str  # "manifest" (shipped weights) or "random-tiny"
+    crop: int | None = None  # centre crop of every image (smoke only)
 
 
 FIGURE_PROFILES = {
     "default": FigureProfile("default", None, None, None, "manifest"),
-    "smoke": FigureProfile("smoke", 2, 1, 4, "random-tiny"),
+    "smoke": FigureProfile("smoke", 2, 1, 4, "random-tiny", crop=256),
     "paper": FigureProfile("paper", None, None, None, "manifest"),
 }
 

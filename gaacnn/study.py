@@ -62,11 +62,17 @@ def published_curves(dataset: str) -> list[dict]:
 
 
 def measured_codec_curves(dataset: str, images, codecs: list[str] | None = None, progress=True,
-                          warn=print) -> list[dict]:
+                          warn=print, points: int | None = None) -> list[dict]:
+    """Live codec curves; ``points`` keeps that many qualities spread over each sweep (smoke runs)."""
+    from dataclasses import replace
+
     curves = []
     for codec in available_codecs(codecs, warn=warn):
-        points = evaluate_codec(codec, images, dataset, progress)
-        res = results_json(codec.label, codec.label, points, {})["results"]
+        if points and points < len(codec.qualities):
+            idx = np.linspace(0, len(codec.qualities) - 1, points).round().astype(int)
+            codec = replace(codec, qualities=tuple(codec.qualities[i] for i in idx))
+        rd_points = evaluate_codec(codec, images, dataset, progress)
+        res = results_json(codec.label, codec.label, rd_points, {})["results"]
         curves.append(_curve(f"{codec.label} (measured here)", res, "measured here",
                              f"{codec.name} qualities {list(codec.qualities)} on {len(images)} {dataset} images"))
     return curves
@@ -91,9 +97,17 @@ def measured_model_curves(dataset: str, images, entries: list[dict], load, progr
     return curves
 
 
-def images_for(dataset: str, limit: int | None = None, skip_bad: bool = False):
+def images_for(dataset: str, limit: int | None = None, skip_bad: bool = False, crop: int | None = None):
+    """The first ``limit`` images of a set; ``crop`` keeps a centre crop (smoke runs only)."""
     paths = dataset_paths(dataset)
-    return load_images(paths[:limit] if limit else paths, skip_bad=skip_bad)
+    images = load_images(paths[:limit] if limit else paths, skip_bad=skip_bad)
+    if crop:
+        for im in images:
+            h, w = im.array.shape[:2]
+            top, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+            im.array = np.ascontiguousarray(im.array[top:top + crop, left:left + crop])
+            im.name = f"{im.name}[crop{crop}]"
+    return images
 
 
 def bd_table(curves: list[dict], anchor_label: str, method: str = "cubic") -> pd.DataFrame:

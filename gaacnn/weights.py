@@ -70,6 +70,16 @@ def _read(path: str | Path, sha256: str | None = None) -> dict:
     raise WeightsError(f"{path}: not a gaacnn weights file")
 
 
+def sha256_of(name_or_path: str | Path) -> str:
+    """SHA-256 of a weights file, or the manifest's for a shipped name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    from . import manifest
+
+    return manifest.find(str(name_or_path))["sha256"]
+
+
 def load_state(path: str | Path) -> dict:
     """Float32 state dict of a weights file or training checkpoint."""
     state = _read(path)["state_dict"]

@@ -75,3 +75,21 @@ def test_rgba_input_is_said(setup):
     Image.new("RGBA", (20, 10), (10, 20, 30, 40)).save(d / "rgba.png")
     r = run("compress", d / "rgba.png", d / "rgba.gaac", "--weights", d / "hyp.pth")
     assert r.returncode == 0 and "alpha channel dropped" in r.stderr
+
+
+def test_evaluate_reports_and_skips_bad_images(setup):
+    d = setup
+    (d / "bad.png").write_bytes(b"not an image")
+    r = run("evaluate", d / "hyp.pth", "--images", d / "img.png", d / "bad.png", "--dataset", "mine",
+            "--out", d / "res")
+    assert "bad.png" in _error(r) and "--skip-bad" in r.stderr
+    r = run("evaluate", d / "hyp.pth", "--images", d / "img.png", d / "bad.png", "--dataset", "mine",
+            "--out", d / "res", "--skip-bad")
+    assert r.returncode == 0, r.stderr
+    assert "skipping unreadable image" in r.stderr and "1 of 2 images" in r.stderr
+    import json
+
+    result = json.loads((d / "res" / "hyp_mine.json").read_text())
+    assert result["name"] == "hyp" and len(result["results"]["bpp"]) == 1
+    row = result["per_image"][0][0]
+    assert row["bpp"] == 8 * row["bytes"] / (40 * 57)
