@@ -21,19 +21,21 @@ PAPER_MSE = (8, 12, 16, 24, 32, 64, 128, 256, 512, 1024, 2048)
 PAPER_MSSSIM = (1.8, 3.6, 7.2, 14.4, 28.8)
 
 
-def quick_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
-    """Base run at the highest MSE lambda, then fine-tunes; MS-SSIM fine-tuned from the MSE base
-    (the authors also start MS-SSIM training on MSE)."""
+def quick_jobs(arch: str = "gaacnn", base_steps: int = 20000, finetune_steps: int = 4000,
+               metrics: tuple[str, ...] = ("mse", "ms-ssim"), threads: int = 0) -> list[TrainConfig]:
+    """Base run at the highest MSE lambda, then fine-tunes of the other lambdas from it; MS-SSIM models are
+    fine-tuned from the MSE base too (the authors also start MS-SSIM training on MSE)."""
     tag = "gaacnn-small" if arch == "gaacnn" else "mshp-N128M192"
-    base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=20000, batch=8,
-                       patch=128, val_every=1000, ckpt_every=250, out=f"runs/quick/{tag}-mse-{QUICK_MSE[-1]}")
+    base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
+                       patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
+                       out=f"runs/quick/{tag}-mse-{QUICK_MSE[-1]}")
     jobs = [base]
-    for lm in QUICK_MSE[:-1]:
-        jobs.append(replace(base, lmbda=lm, steps=4000, out=f"runs/quick/{tag}-mse-{lm}",
-                            init=f"{base.out}/checkpoint.pt"))
-    for lm in QUICK_MSSSIM:
-        jobs.append(replace(base, metric="ms-ssim", lmbda=lm, steps=4000, patch=128,
-                            out=f"runs/quick/{tag}-ms-ssim-{lm}", init=f"{base.out}/checkpoint.pt"))
+    tune = dict(steps=finetune_steps, val_every=finetune_steps, init=f"{base.out}/checkpoint.pt")
+    if "mse" in metrics:
+        jobs += [replace(base, lmbda=lm, out=f"runs/quick/{tag}-mse-{lm}", **tune) for lm in QUICK_MSE[-2::-1]]
+    if "ms-ssim" in metrics:
+        jobs += [replace(base, metric="ms-ssim", lmbda=lm, out=f"runs/quick/{tag}-ms-ssim-{lm}", **tune)
+                 for lm in QUICK_MSSSIM[::-1]]
     return jobs
 
 
@@ -75,9 +77,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("command", choices=["train", "list"])
     ap.add_argument("--profile", default="quick", choices=["quick", "paper", "default"])
     ap.add_argument("--control", action="store_true", help="train the CompressAI control instead")
+    ap.add_argument("--base-steps", type=int, default=20000)
+    ap.add_argument("--finetune-steps", type=int, default=4000)
+    ap.add_argument("--metrics", nargs="+", default=["mse", "ms-ssim"])
+    ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     profile = "quick" if args.profile == "default" else args.profile
-    jobs = paper_jobs() if profile == "paper" else quick_jobs("mshp" if args.control else "gaacnn")
+    jobs = paper_jobs() if profile == "paper" else quick_jobs(
+        "mshp" if args.control else "gaacnn", args.base_steps, args.finetune_steps, tuple(args.metrics), args.threads)
     for job in jobs:
         if args.command == "list":
             print(job.out, job.metric, job.lmbda, job.steps)
