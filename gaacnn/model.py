@@ -12,6 +12,7 @@ coded with CompressAI's ``GaussianConditional`` scale table, as in its ``MeanSca
 from __future__ import annotations
 
 import struct
+from contextlib import contextmanager
 
 import torch
 from compressai.ans import BufferedRansEncoder, RansDecoder
@@ -33,6 +34,19 @@ from .presets import Preset, get_preset
 from .transforms import AnalysisTransform, HyperAnalysis, HyperSynthesis, SynthesisTransform
 
 DOWNSAMPLING = 64  # g_a divides by 16, h_a by 4 more: inputs are padded to a multiple of 64
+
+
+@contextmanager
+def single_thread():
+    """Run the wavefront loop on one thread: its thousands of tiny ops are faster without thread
+    synchronisation, and encoder and decoder then compute the CDFs in the same order whatever
+    thread count the caller uses (bit-exactness across machines' settings)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class GAACNN(CompressionModel):
@@ -134,6 +148,7 @@ class GAACNN(CompressionModel):
         )
         return cdf.tolist(), [cdf.size(1)] * cdf.size(0), [0] * cdf.size(0)
 
+    @single_thread()
     def _encode_wavefront(self, y: Tensor, hyper: Tensor) -> bytes:
         """Code round(y) (M, H, W) in wavefront steps; returns 2-byte abs_max + rANS stream."""
         shape = tuple(y.shape)
@@ -160,6 +175,7 @@ class GAACNN(CompressionModel):
             encoder.encode_with_indexes(symbols, list(range(n)), cdfs, lengths, offsets)
         return struct.pack(">H", abs_max) + encoder.flush()
 
+    @single_thread()
     def _decode_wavefront(self, string: bytes, hyper: Tensor) -> Tensor:
         m = self.preset.latent
         shape = (m, hyper.size(-2), hyper.size(-1))

@@ -17,7 +17,7 @@ from . import manifest
 from .weights import load_model, save_weights, weights_fingerprint
 
 
-def ship(run: Path, name: str, family: str, half: bool = False) -> dict:
+def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
     cfg = json.loads((run / "config.json").read_text())
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
     model = load_model(run / "checkpoint.pt")
@@ -56,9 +56,9 @@ def main() -> None:
     ap.add_argument("run", type=Path)
     ap.add_argument("--name", required=True)
     ap.add_argument("--family", required=True)
-    ap.add_argument("--half", action="store_true")
+    ap.add_argument("--float32", action="store_true", help="keep float32 (default: half precision)")
     args = ap.parse_args()
-    print(json.dumps(ship(args.run, args.name, args.family, args.half), indent=2))
+    print(json.dumps(ship(args.run, args.name, args.family, not args.float32), indent=2))
 
 
 if __name__ == "__main__":

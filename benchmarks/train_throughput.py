@@ -1,0 +1,71 @@
+"""Training throughput of the paper presets against CompressAI's MeanScaleHyperprior at the authors'
+size (N=128, M=192), measured side by side: steps/s and peak GPU memory at batch 8 and 16 on 256x256.
+Prints ratios against the control. Meant for a GPU (bf16 autocast, as in training); on CPU use
+--batches 1 --patch 128 for a quick look.
+
+    python benchmarks/train_throughput.py [--steps 10] [--batches 8 16] [--patch 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from gaacnn.loss import rate_distortion
+from gaacnn.zoo import build_model
+
+MODELS = {
+    "paper-low (M=192)": dict(arch="gaacnn", preset="paper-low"),
+    "paper-high (M=320)": dict(arch="gaacnn", preset="paper-high"),
+    "mshp N=128 M=192 (CompressAI)": dict(arch="mshp"),
+}
+
+
+def measure(spec: dict, batch: int, patch: int, steps: int, device: torch.device) -> tuple[float, float]:
+    torch.manual_seed(0)
+    model = build_model(**spec).to(device).train()
+    opt = torch.optim.Adam(model.parameters(), 1e-4)
+    x = torch.rand(batch, 3, patch, patch, device=device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i in range(steps + 2):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            out = model(x)
+        loss = rate_distortion(out, x, 0.013)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= 2:  # warm-up steps are not counted
+            times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    return 1.0 / (sum(times) / len(times)), peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--batches", type=int, nargs="+", default=[8, 16])
+    ap.add_argument("--patch", type=int, default=256)
+    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    args = ap.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    print(f"device: {name}, patch {args.patch}, {args.steps} timed steps after 2 warm-up")
+    for batch in args.batches:
+        rows = {m: measure(MODELS[m], batch, args.patch, args.steps, device) for m in args.models}
+        base = rows.get("mshp N=128 M=192 (CompressAI)", next(iter(rows.values())))
+        print(f"batch {batch}:")
+        for m, (sps, peak) in rows.items():
+            print(f"  {m:32s} {sps:7.3f} steps/s  x{sps / base[0]:6.3f} vs control   peak {peak:6.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
