@@ -3,7 +3,8 @@
 images -> encode to bytes -> bpp = 8 * len(bytes) / pixels -> decode -> round to 8 bits ->
 PSNR (RGB), MS-SSIM (RGB) and MS-SSIM in dB; encode/decode seconds. One row per image,
 dataset means per RD point, results in CompressAI's JSON layout. Runs are cached under
-``build/cache`` keyed on weights checksum, data checksums, code version and settings.
+``results/cache`` (committed, so later runs and sessions reuse them; ``$GAACNN_CACHE`` overrides it)
+keyed on weights checksum, data checksums, code version and settings.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ from . import __version__
 from .data import checksums, load_rgb
 from .errors import GaacnnError
 
-CACHE_DIR = Path(__file__).resolve().parent.parent / "build" / "cache"
+CACHE_DIR = Path(os.environ.get("GAACNN_CACHE", Path(__file__).resolve().parent.parent / "results" / "cache"))
 
 
 @dataclass
