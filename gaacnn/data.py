@@ -180,7 +180,7 @@ def fetch_all(names: list[str] | None = None, progress: bool = True) -> dict[str
 def load_rgb(path: Path) -> np.ndarray:
     """An image file as an (H, W, 3) uint8 array (grayscale and RGBA converted to RGB)."""
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+        return np.array(im.convert("RGB"))
 
 
 class RandomCrops(Dataset):

@@ -39,8 +39,8 @@ def quality(ref: np.ndarray, rec: np.ndarray) -> dict[str, float]:
     """PSNR and MS-SSIM on 8-bit RGB (MS-SSIM with pytorch-msssim, data range 255)."""
     mse = float(np.mean((ref.astype(np.float64) - rec.astype(np.float64)) ** 2))
     psnr = 10 * math.log10(255**2 / mse) if mse > 0 else 100.0
-    a = torch.from_numpy(ref).permute(2, 0, 1)[None].float()
-    b = torch.from_numpy(rec).permute(2, 0, 1)[None].float()
+    a = torch.tensor(ref).permute(2, 0, 1)[None].float()
+    b = torch.tensor(rec).permute(2, 0, 1)[None].float()
     if min(ref.shape[:2]) > 160:
         msssim = float(ms_ssim(a, b, data_range=255, size_average=True))
     else:
