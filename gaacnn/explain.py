@@ -42,13 +42,18 @@ def collect(model: nn.Module, x: Tensor, kinds: tuple[type, ...]) -> dict[str, T
     found: dict[str, Tensor] = {}
     hooks = [m.register_forward_hook(lambda _m, _i, o, n=n: found.__setitem__(n, o.detach()))
              for n, m in model.named_modules() if isinstance(m, kinds)]
+    _forward_with_hooks(model, x, hooks)
+    return found
+
+
+def _forward_with_hooks(model: nn.Module, x: Tensor, hooks: list) -> None:
+    """One no-grad forward pass, then remove the hooks it fed."""
     try:
         with torch.no_grad():
             model(x)
     finally:
         for h in hooks:
             h.remove()
-    return found
 
 
 def acnn_feature_maps(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
@@ -70,12 +75,7 @@ def attention_maps(model: nn.Module, x: Tensor) -> dict[str, dict[str, Tensor]]:
                 lambda mod, inp, out, n=name: maps.setdefault(n, {}).__setitem__("channel", out.flatten().detach())))
             maps.setdefault(name, {})["beta"] = m.beta.detach().clone()
             maps[name]["gamma"] = m.gamma.detach().clone()
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    _forward_with_hooks(model, x, hooks)
     return maps
 
 

@@ -148,6 +148,29 @@ class GAACNN(CompressionModel):
         )
         return cdf.tolist(), [cdf.size(1)] * cdf.size(0), [0] * cdf.size(0)
 
+    def _wavefront_steps(self, volume: Tensor, hyper: Tensor, shape: tuple[int, int, int], abs_max: int):
+        """Walk the wavefront order; yield each step's element indices, padded positions and CDFs.
+
+        Encoder and decoder share this walk, so both build the same CDFs from the same values:
+        the caller fills ``volume`` (at the yielded positions) before asking for the next step.
+        """
+        schedule, taps_weight, taps_bias = self._coding_state(shape)
+        r = self.preset.context_kernel // 2
+        hyper_flat = hyper.reshape(2, -1).t()
+        start = 0
+        for n in schedule.counts:
+            idx = schedule.order[start : start + n]
+            start += n
+            positions = padded_positions(idx, shape, r)
+            cdfs, lengths, offsets = self._step_cdfs(
+                volume, positions, hyper_flat[idx], schedule, taps_weight, taps_bias, abs_max
+            )
+            yield idx, positions, (list(range(n)), cdfs, lengths, offsets)
+
+    def _padded_volume(self, shape: tuple[int, int, int]) -> Tensor:
+        r = self.preset.context_kernel // 2
+        return torch.zeros(shape[0] + 2 * r, shape[1] + 2 * r, shape[2] + 2 * r).flatten()
+
     @single_thread()
     def _encode_wavefront(self, y: Tensor, hyper: Tensor) -> bytes:
         """Code round(y) (M, H, W) in wavefront steps; returns 2-byte abs_max + rANS stream."""
@@ -156,47 +179,28 @@ class GAACNN(CompressionModel):
         abs_max = max(1, int(y_hat.abs().max().item()) + 1)
         if abs_max > 0xFFFF:
             raise ValueError("latent values out of range: the model weights are not usable")
-        schedule, taps_weight, taps_bias = self._coding_state(shape)
-        r = self.preset.context_kernel // 2
-        volume = torch.zeros(schedule.padded_shape).flatten()
+        volume = self._padded_volume(shape)
         flat_values = y_hat.flatten()
+        r = self.preset.context_kernel // 2
         volume[padded_positions(torch.arange(flat_values.numel()), shape, r)] = flat_values
-        hyper_flat = hyper.reshape(2, -1).t()
         encoder = BufferedRansEncoder()
-        start = 0
-        for n in schedule.counts:
-            idx = schedule.order[start : start + n]
-            start += n
-            positions = padded_positions(idx, shape, r)
-            cdfs, lengths, offsets = self._step_cdfs(
-                volume, positions, hyper_flat[idx], schedule, taps_weight, taps_bias, abs_max
-            )
-            symbols = (flat_values[idx] + abs_max).int().tolist()
-            encoder.encode_with_indexes(symbols, list(range(n)), cdfs, lengths, offsets)
+        for idx, _, coding in self._wavefront_steps(volume, hyper, shape, abs_max):
+            encoder.encode_with_indexes((flat_values[idx] + abs_max).int().tolist(), *coding)
         return struct.pack(">H", abs_max) + encoder.flush()
 
     @single_thread()
     def _decode_wavefront(self, string: bytes, hyper: Tensor) -> Tensor:
-        m = self.preset.latent
-        shape = (m, hyper.size(-2), hyper.size(-1))
+        """Inverse of :meth:`_encode_wavefront`: the decoded (M, H, W) latent."""
+        shape = (self.preset.latent, hyper.size(-2), hyper.size(-1))
         (abs_max,) = struct.unpack(">H", string[:2])
-        schedule, taps_weight, taps_bias = self._coding_state(shape)
-        r = self.preset.context_kernel // 2
-        volume = torch.zeros(schedule.padded_shape).flatten()
-        hyper_flat = hyper.reshape(2, -1).t()
+        volume = self._padded_volume(shape)
         decoder = RansDecoder()
         decoder.set_stream(string[2:])
-        start = 0
-        for n in schedule.counts:
-            idx = schedule.order[start : start + n]
-            start += n
-            positions = padded_positions(idx, shape, r)
-            cdfs, lengths, offsets = self._step_cdfs(
-                volume, positions, hyper_flat[idx], schedule, taps_weight, taps_bias, abs_max
-            )
-            symbols = decoder.decode_stream(list(range(n)), cdfs, lengths, offsets)
-            volume[positions] = torch.tensor(symbols, dtype=volume.dtype) - abs_max
-        return volume.view(schedule.padded_shape)[r : r + shape[0], r : r + shape[1], r : r + shape[2]].clone()
+        for _, positions, coding in self._wavefront_steps(volume, hyper, shape, abs_max):
+            volume[positions] = torch.tensor(decoder.decode_stream(*coding), dtype=volume.dtype) - abs_max
+        r = self.preset.context_kernel // 2
+        padded = volume.view(shape[0] + 2 * r, shape[1] + 2 * r, shape[2] + 2 * r)
+        return padded[r : r + shape[0], r : r + shape[1], r : r + shape[2]].clone()
 
 
 def _stack_k(t: Tensor) -> Tensor:
