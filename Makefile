@@ -28,9 +28,11 @@ lint: setup
 data: setup
 	$(PY) -m gaacnn data
 
-# PROFILE=quick: small preset, CPU; PROFILE=paper: the authors' presets and lambdas (GPU).
+# PROFILE=quick: small preset + the CompressAI control, CPU, a few hours in all (resumable: run it again);
+# PROFILE=paper: the authors' presets, lambdas and schedule (GPU).
 train: setup
 	$(PY) -m gaacnn.profiles train --profile $(PROFILE)
+	if [ "$(PROFILE)" != "paper" ]; then $(PY) -m gaacnn.profiles train --profile $(PROFILE) --control; fi
 
 paper-figures: setup data
 	$(PY) -m gaacnn.pipeline --profile $(PROFILE)

@@ -21,7 +21,7 @@ PAPER_MSE = (8, 12, 16, 24, 32, 64, 128, 256, 512, 1024, 2048)
 PAPER_MSSSIM = (1.8, 3.6, 7.2, 14.4, 28.8)
 
 
-def quick_jobs(arch: str = "gaacnn", base_steps: int = 20000, finetune_steps: int = 4000,
+def quick_jobs(arch: str = "gaacnn", base_steps: int = 8000, finetune_steps: int = 1000,
                metrics: tuple[str, ...] = ("mse", "ms-ssim"), threads: int = 0) -> list[TrainConfig]:
     """Base run at the highest MSE lambda, then fine-tunes of the other lambdas from it; MS-SSIM models are
     fine-tuned from the MSE base too (the authors also start MS-SSIM training on MSE)."""
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("command", choices=["train", "list"])
     ap.add_argument("--profile", default="quick", choices=["quick", "paper", "default"])
     ap.add_argument("--control", action="store_true", help="train the CompressAI control instead")
-    ap.add_argument("--base-steps", type=int, default=20000)
-    ap.add_argument("--finetune-steps", type=int, default=4000)
+    ap.add_argument("--base-steps", type=int, default=8000)
+    ap.add_argument("--finetune-steps", type=int, default=1000)
     ap.add_argument("--metrics", nargs="+", default=["mse", "ms-ssim"])
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
