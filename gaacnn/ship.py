@@ -28,7 +28,11 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
             val = dict(zip(lines[0].split(","), lines[-1].split(",")))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=manifest.WEIGHTS_DIR.parent).stdout.strip()
-    meta = {"steps": state["step"], "wall_seconds": round(state["elapsed"], 1), "config": cfg}
+    total_steps, wall, init = state["step"], state["elapsed"], cfg.get("init")
+    if init and Path(init).exists():  # a fine-tune: count the steps and time of the run it started from
+        base = torch.load(init, map_location="cpu", weights_only=False)
+        total_steps, wall = total_steps + base["step"], wall + base["elapsed"]
+    meta = {"steps": total_steps, "wall_seconds": round(wall, 1), "config": cfg}
     target = manifest.WEIGHTS_DIR / f"{name}.pth"
     sha = save_weights(model, target, meta=meta, half=half)
     logs = manifest.WEIGHTS_DIR / "logs"
@@ -42,8 +46,9 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
     entry = {
         "name": name, "file": target.name, "sha256": sha, "fingerprint": weights_fingerprint(shipped).hex(),
         "family": family, "model": model_desc, "metric": cfg["metric"], "lambda": cfg["lmbda"],
-        "steps": state["step"], "patch": cfg["patch"], "batch": cfg["batch"], "train_set": cfg["train_set"],
-        "wall_seconds": round(state["elapsed"], 1), "commit": commit, "precision": "float16" if half else "float32",
+        "steps": total_steps, "finetune_steps": state["step"] if init else 0, "init": init,
+        "patch": cfg["patch"], "batch": cfg["batch"], "train_set": cfg["train_set"],
+        "wall_seconds": round(wall, 1), "commit": commit, "precision": "float16" if half else "float32",
         "device": "cpu (2 cores, 1 torch thread)", "validation_cid22_valid": val,
         "train_log": f"logs/{name}-train.csv",
     }
