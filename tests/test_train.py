@@ -35,9 +35,10 @@ def _losses(path):
 
 
 def test_resume_after_kill_matches_uninterrupted(tmp_path):
-    ref = train(_cfg(tmp_path / "ref", steps=10, ckpt_every=2), progress=False)
+    # one thread everywhere: multi-threaded CPU kernels may reduce in a different order between runs
+    ref = train(_cfg(tmp_path / "ref", steps=10, ckpt_every=2, threads=1), progress=False)
     cmd = [sys.executable, "-m", "gaacnn", "train", "--out", str(tmp_path / "run"), "--steps", "10",
-           "--ckpt-every", "2", "--val-every", "0", *ARGS]
+           "--ckpt-every", "2", "--val-every", "0", "--threads", "1", *ARGS]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = tmp_path / "run" / "checkpoint.pt"
     deadline = time.time() + 120
@@ -53,7 +54,7 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     proc.wait()
     killed_at = torch.load(ckpt, weights_only=False)["step"]
     assert 4 <= killed_at < 10, "the run was not killed mid-way"
-    resumed = train(_cfg(tmp_path / "run", steps=10, ckpt_every=2), resume=True, progress=False)
+    resumed = train(_cfg(tmp_path / "run", steps=10, ckpt_every=2, threads=1), resume=True, progress=False)
     assert resumed["step"] == 10
     for (k, a), b in zip(ref["model"].state_dict().items(), resumed["model"].state_dict().values()):
         if a.is_floating_point():
