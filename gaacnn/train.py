@@ -15,7 +15,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -61,7 +61,6 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads (0: leave the default)
     model_mode: str = "train"  # "eval" only for the DDP equivalence test (no noise, no dropout)
     max_minutes: float = 0.0  # stop cleanly (with a checkpoint) after this wall time; 0: no limit
-    extra: dict = field(default_factory=dict)
 
 
 def pick_device(name: str) -> torch.device:
