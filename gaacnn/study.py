@@ -93,7 +93,8 @@ def measured_model_curves(dataset: str, images, entries: list[dict], load, progr
         steps = sorted({e["steps"] for e in members})
         desc = (f"{members[0]['model']} trained here, {members[0]['metric']}, lambdas "
                 f"{sorted(e['lambda'] for e in members)}, steps {steps}, {members[0]['train_set']}")
-        curves.append(_curve(f"{family} (measured here, {steps[-1]} steps)", res, "measured here", desc))
+        span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+        curves.append(_curve(f"{family} (measured here, {span} steps)", res, "measured here", desc))
     return curves
 
 
