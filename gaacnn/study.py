@@ -274,3 +274,30 @@ def visual_comparison(image, model_candidates: list[tuple[str, object]], codec_n
     fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def is_model_curve(curve: dict) -> bool:
+    """A learned model measured here (as opposed to a live classical codec or a published table)."""
+    return curve["source"] == "measured here" and "trained here" in curve["produced_by"]
+
+
+def bd_table_both(curves: list[dict], anchor_label: str) -> pd.DataFrame:
+    """BD metrics with the cubic fit, plus the same columns from pchip (suffix ``_pchip``)."""
+    cubic = bd_table(curves, anchor_label, "cubic")
+    pchip = bd_table(curves, anchor_label, "pchip").drop(columns=["source"])
+    return cubic.merge(pchip.add_suffix("_pchip").rename(columns={"method_pchip": "method"}), on="method", how="left")
+
+
+def paper_bd_table(dataset: str, curves: list[dict], anchor_label: str) -> pd.DataFrame:
+    """Table I / II: the paper's published rows (where it has them), then every curve against the anchor."""
+    ours = bd_table_both(curves + published_curves(dataset), anchor_label)
+    return pd.concat([paper_table(dataset), ours], ignore_index=True) if dataset in PAPER_TABLE else ours
+
+
+def ablation_table(curves: list[dict]) -> tuple[pd.DataFrame, str | None]:
+    """Each measured model family against the CompressAI control family (pchip and cubic)."""
+    models = [c for c in curves if is_model_curve(c)]
+    control = next((c["label"] for c in models if "control" in c["label"] or "mshp" in c["label"]), None)
+    if control is None or len(models) < 2:
+        return pd.DataFrame({"method": [c["label"] for c in models], "note": "needs a control family"}), control
+    return bd_table_both(models, control), control

@@ -55,3 +55,18 @@ def test_published_gaacnn_against_published_jpeg():
     assert bd_psnr == pytest.approx(5.6, abs=0.15)  # paper: 5.687 dB
     bd_ms = bd_quality(jpeg["bpp"], ms_ssim_db(jpeg["ms-ssim-rgb"]), msssim["bpp"], msssim["ms-ssim-db-rgb"])
     assert bd_ms == pytest.approx(8.1, abs=0.2)  # paper: 8.203 dB
+
+
+def test_ablation_table_against_the_control_family():
+    from gaacnn import study
+
+    def curve(label, shift):
+        return {"label": label, "source": "measured here", "produced_by": "x trained here", "bpp": list(RATE),
+                "psnr-rgb": list(PSNR + shift), "ms-ssim-db-rgb": list(PSNR / 3 + shift)}
+
+    codec = {**curve("JPEG (Pillow) (measured here)", -3), "produced_by": "jpeg qualities"}
+    table, control = study.ablation_table([curve("GAACNN small mse", 1.0), curve("control mshp mse", 0.0), codec])
+    assert control == "control mshp mse"
+    row = table.set_index("method").loc["GAACNN small mse"]
+    assert row["bd_psnr_db"] == pytest.approx(1.0) and row["bd_psnr_db_pchip"] == pytest.approx(1.0)
+    assert "JPEG (Pillow) (measured here)" not in set(table["method"])
