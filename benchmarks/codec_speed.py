@@ -1,5 +1,5 @@
 """Encode/decode time of one Kodak-sized image: GAACNN small (both configurations) against
-CompressAI's MeanScaleHyperprior at the same N/M, measured side by side; prints ratios.
+CompressAI's MeanScaleHyperprior at the control's size (N=64, M=96), measured side by side; prints ratios.
 Also peak memory (RSS) of compressing a 3840x2160 image, each in a fresh process.
 
     .venv/bin/python benchmarks/codec_speed.py [--repeat 2] [--no-4k]
@@ -18,22 +18,21 @@ import torch
 
 
 def build(name: str):
-    from compressai.models import MeanScaleHyperprior
+    from gaacnn.zoo import build_model
 
-    from gaacnn import GAACNN, get_preset
-
-    p = get_preset("small")
     torch.manual_seed(0)
     model = {
-        "gaacnn-small+context": lambda: GAACNN("small", context=True),
-        "gaacnn-small-hyperprior": lambda: GAACNN("small", context=False),
-        f"compressai-mshp(N={p.hyper},M={p.latent})": lambda: MeanScaleHyperprior(N=p.hyper, M=p.latent),
+        "gaacnn-small+context": lambda: build_model("gaacnn", "small", context=True),
+        "gaacnn-small-hyperprior": lambda: build_model("gaacnn", "small", context=False),
+        CONTROL: lambda: build_model("mshp"),
     }[name]().eval()
     model.update(force=True)
     return model
 
 
-NAMES = ["gaacnn-small+context", "gaacnn-small-hyperprior", "compressai-mshp(N=48,M=64)"]
+# The baseline: CompressAI's MeanScaleHyperprior at the size of the ablation control.
+CONTROL = "compressai-mshp(N=64,M=96)"
+NAMES = ["gaacnn-small+context", "gaacnn-small-hyperprior", CONTROL]
 
 
 def time_codec(model, x: torch.Tensor, repeat: int) -> tuple[float, float, int]:

@@ -19,7 +19,7 @@ from gaacnn.zoo import build_model
 MODELS = {
     "paper-low (M=192)": dict(arch="gaacnn", preset="paper-low"),
     "paper-high (M=320)": dict(arch="gaacnn", preset="paper-high"),
-    "mshp N=128 M=192 (CompressAI)": dict(arch="mshp"),
+    "mshp N=128 M=192 (CompressAI)": dict(arch="mshp", N=128, M=192),
 }
 
 

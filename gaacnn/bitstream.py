@@ -5,7 +5,7 @@ Layout (big-endian):
     version    1 byte   FORMAT_VERSION
     flags      1 byte   bit 0: context model on
     arch       1 byte   length, then ASCII ("gaacnn" or "mshp")
-    preset     1 byte   length, then ASCII (preset name, or "N128M192" for the control)
+    preset     1 byte   length, then ASCII (preset name, or "N64M96" for the control)
     weights    8 bytes  fingerprint of the parameter values (see weights.weights_fingerprint)
     height     4 bytes  original image height
     width      4 bytes  original image width

@@ -301,3 +301,40 @@ def ablation_table(curves: list[dict]) -> tuple[pd.DataFrame, str | None]:
     if control is None or len(models) < 2:
         return pd.DataFrame({"method": [c["label"] for c in models], "note": "needs a control family"}), control
     return bd_table_both(models, control), control
+
+
+def warm_cache(profile: str, datasets: list[str], names: list[str] | None = None, codecs: bool = True,
+               models: bool = True) -> None:
+    """Fill the evaluation cache that notebook 05 reads (run it in the background, or on another machine
+    with the same data and weights): the selected manifest entries, then the live codecs, per data set."""
+    from .profiles import FIGURE_PROFILES
+
+    prof = FIGURE_PROFILES[profile]
+    entries, load = profile_entries(profile)
+    if names:
+        entries = [e for e in entries if e["name"] in names]
+    for dataset in datasets:
+        limit = prof.kodak_images if dataset == "kodak" else prof.highres_images
+        images = images_for(dataset, limit, crop=prof.crop)
+        if models and entries:
+            measured_model_curves(dataset, images, entries, load)
+        if codecs:
+            measured_codec_curves(dataset, images, points=prof.codec_points)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m gaacnn.study", description=warm_cache.__doc__)
+    ap.add_argument("command", choices=["warm"])
+    ap.add_argument("--profile", default="default")
+    ap.add_argument("--datasets", nargs="+", default=["kodak", "tecnick", "clic2025"])
+    ap.add_argument("--names", nargs="*", help="manifest entries (default: all)")
+    ap.add_argument("--no-codecs", action="store_true")
+    ap.add_argument("--no-models", action="store_true")
+    args = ap.parse_args(argv)
+    warm_cache(args.profile, args.datasets, args.names, not args.no_codecs, not args.no_models)
+
+
+if __name__ == "__main__":
+    main()
