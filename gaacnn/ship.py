@@ -1,6 +1,7 @@
 """Turn a training run into shipped weights: weights/<name>.pth + a manifest entry + its logs.
 
     python -m gaacnn.ship runs/quick/gaacnn-small-mse-0.013 --name gaacnn-small-mse-0.013 --family "GAACNN small mse"
+    python -m gaacnn.ship --quick-profile     # every finished run of `make train PROFILE=quick`
 """
 
 from __future__ import annotations
@@ -15,6 +16,37 @@ import torch
 
 from . import manifest
 from .weights import load_model, save_weights, weights_fingerprint
+from .zoo import describe
+
+
+def _lineage(run: Path) -> tuple[int, float, list[str]]:
+    """Total steps and wall seconds of a run and of every run it was fine-tuned from (chained
+    fine-tunes: base -> lambda 1 -> lambda 2 ...), with the runs' folders from the base on."""
+    steps, wall, chain = 0, 0.0, []
+    while run is not None:
+        state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+        steps, wall, chain = steps + state["step"], wall + state["elapsed"], [str(run)] + chain
+        init = json.loads((run / "config.json").read_text()).get("init")
+        run = Path(init).parent if init and Path(init).exists() else None
+    return steps, wall, chain
+
+
+def ship_profile(force: bool = False) -> list[dict]:
+    """Ship every finished run of the quick profile (GAACNN and control) that is not shipped yet."""
+    from .profiles import quick_jobs
+
+    shipped = {e["name"] for e in manifest.entries()}
+    out = []
+    for arch, family in (("gaacnn", "GAACNN small"), ("mshp", "control mshp")):
+        for job in quick_jobs(arch):
+            run = Path(job.out)
+            ckpt = run / "checkpoint.pt"
+            if not ckpt.exists() or (run.name in shipped and not force):
+                continue
+            if torch.load(ckpt, map_location="cpu", weights_only=False)["step"] < job.steps:
+                continue
+            out.append(ship(run, run.name, f"{family} {job.metric}"))
+    return out
 
 
 def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
@@ -28,10 +60,8 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
             val = dict(zip(lines[0].split(","), lines[-1].split(",")))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=manifest.WEIGHTS_DIR.parent).stdout.strip()
-    total_steps, wall, init = state["step"], state["elapsed"], cfg.get("init")
-    if init and Path(init).exists():  # a fine-tune: count the steps and time of the run it started from
-        base = torch.load(init, map_location="cpu", weights_only=False)
-        total_steps, wall = total_steps + base["step"], wall + base["elapsed"]
+    init = cfg.get("init")
+    total_steps, wall, lineage = _lineage(run)
     meta = {"steps": total_steps, "wall_seconds": round(wall, 1), "config": cfg}
     target = manifest.WEIGHTS_DIR / f"{name}.pth"
     sha = save_weights(model, target, meta=meta, half=half)
@@ -41,12 +71,14 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
     if (run / "val.csv").exists():
         shutil.copy(run / "val.csv", logs / f"{name}-val.csv")
     shipped = load_model(target, sha256=sha)
+    desc = describe(shipped)
     model_desc = (f"gaacnn {cfg['preset']} context={cfg['context']}" if cfg["arch"] == "gaacnn"
-                  else "mshp (CompressAI MeanScaleHyperprior N=128, M=192, control)")
+                  else f"mshp (CompressAI MeanScaleHyperprior N={desc['N']}, M={desc['M']}, control)")
     entry = {
         "name": name, "file": target.name, "sha256": sha, "fingerprint": weights_fingerprint(shipped).hex(),
         "family": family, "model": model_desc, "metric": cfg["metric"], "lambda": cfg["lmbda"],
         "steps": total_steps, "finetune_steps": state["step"] if init else 0, "init": init,
+        "lineage": lineage,
         "patch": cfg["patch"], "batch": cfg["batch"], "train_set": cfg["train_set"],
         "wall_seconds": round(wall, 1), "commit": commit, "precision": "float16" if half else "float32",
         "device": "cpu (2 cores, 1 torch thread)", "validation_cid22_valid": val,
@@ -58,11 +90,19 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m gaacnn.ship")
-    ap.add_argument("run", type=Path)
-    ap.add_argument("--name", required=True)
-    ap.add_argument("--family", required=True)
+    ap.add_argument("run", type=Path, nargs="?", help="a run folder (or --quick-profile)")
+    ap.add_argument("--name")
+    ap.add_argument("--family")
+    ap.add_argument("--quick-profile", action="store_true", help="ship every finished quick-profile run")
+    ap.add_argument("--force", action="store_true", help="with --quick-profile: ship again runs already shipped")
     ap.add_argument("--float32", action="store_true", help="keep float32 (default: half precision)")
     args = ap.parse_args()
+    if args.quick_profile:
+        for entry in ship_profile(args.force):
+            print("shipped", entry["name"], entry["steps"], "steps")
+        return
+    if not (args.run and args.name and args.family):
+        ap.error("give RUN --name --family, or --quick-profile")
     print(json.dumps(ship(args.run, args.name, args.family, not args.float32), indent=2))
 
 

@@ -87,6 +87,32 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def claim_folder(out: Path) -> Path:
+    """One writer per run folder: refuse to start while another live process trains into ``out``
+    (two writers would interleave their logs and overwrite each other's checkpoints)."""
+    lock = out / "LOCK"
+    if lock.exists():
+        try:
+            pid = int(lock.read_text().strip() or 0)
+        except ValueError:
+            pid = 0
+        if pid and pid != os.getpid() and _alive(pid):
+            raise GaacnnError(f"{out} is being trained by process {pid}; wait for it or stop it "
+                              f"(delete {lock} if that process is not a training run)")
+    lock.write_text(str(os.getpid()))
+    return lock
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _optimizers(model, cfg: TrainConfig):
     main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
     aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
@@ -129,6 +155,18 @@ VAL_FIELDS = ["step", "loss", "bpp", "mse", "psnr", "ms-ssim"]
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
     """Run (or resume) one training job; returns a summary with the last validation."""
     rank, world = _dist_info()
+    lock = None
+    if rank == 0:
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        lock = claim_folder(Path(cfg.out))
+    try:
+        return _train(cfg, resume, progress, rank, world)
+    finally:
+        if lock is not None:
+            lock.unlink(missing_ok=True)
+
+
+def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int) -> dict:
     if cfg.patch % 64:
         raise GaacnnError(f"patch size {cfg.patch} is not a multiple of 64")
     if cfg.batch % world:

@@ -110,3 +110,18 @@ def test_weights_round_trip_and_checksum(tmp_path):
     assert all(v.dtype != torch.float16 for v in state.values())
     with pytest.raises(WeightsError, match="SHA-256"):
         load_model(tmp_path / "w.pth", sha256="0" * 64)
+
+
+def test_second_writer_to_a_run_folder_is_refused(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "LOCK").write_text(str(sleeper.pid))
+        with pytest.raises(train_mod.GaacnnError, match=f"process {sleeper.pid}"):
+            train(_cfg(tmp_path / "run", steps=1), progress=False)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # the holder is gone: the folder is free again, and the lock is released at the end
+    assert train(_cfg(tmp_path / "run", steps=1), progress=False)["step"] == 1
+    assert not (tmp_path / "run" / "LOCK").exists()
