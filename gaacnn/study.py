@@ -303,6 +303,37 @@ def ablation_table(curves: list[dict]) -> tuple[pd.DataFrame, str | None]:
     return bd_table_both(models, control), control
 
 
+def plot_training_logs(entries: list[dict], path: Path, fallback: pd.DataFrame | None = None) -> Path:
+    """bpp and PSNR during training (weights/logs), one row per arch; fine-tunes are drawn from the
+    step they started at, so chained runs continue their parent's curve (notebook 04)."""
+    from .manifest import WEIGHTS_DIR
+
+    logs = []
+    for e in entries:
+        log_path = WEIGHTS_DIR / e.get("train_log", "missing")
+        if e.get("train_log") and log_path.exists():
+            offset = e["steps"] - e.get("finetune_steps", 0) if e.get("finetune_steps") else 0
+            logs.append(("control" if "mshp" in e["model"] else "GAACNN", e["name"], offset, pd.read_csv(log_path)))
+    if not logs and fallback is not None:
+        logs = [("demo", "demo run", 0, fallback)]
+    rows = sorted({r for r, *_ in logs}) or ["none"]
+    fig, axes = plt.subplots(len(rows), 2, figsize=(12, 3.3 * len(rows)), squeeze=False)
+    for arch, name, offset, df in logs:
+        ax_bpp, ax_psnr = axes[rows.index(arch)]
+        smooth = dict(window=max(1, len(df) // 40), min_periods=1)
+        line, = ax_bpp.plot(df["step"] + offset, df["bpp"].rolling(**smooth).mean(), lw=1, label=name)
+        ax_psnr.plot(df["step"] + offset, df["psnr"].rolling(**smooth).mean(), lw=1, color=line.get_color())
+    for r, (ax_bpp, ax_psnr) in zip(rows, axes):
+        ax_bpp.set(title=f"{r}: training bpp (from likelihoods)", xlabel="step (from the base run's start)",
+                   ylabel="bpp")
+        ax_psnr.set(title=f"{r}: training PSNR (dB)", xlabel="step (from the base run's start)", ylabel="dB")
+        ax_bpp.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def warm_cache(profile: str, datasets: list[str], names: list[str] | None = None, codecs: bool = True,
                models: bool = True) -> None:
     """Fill the evaluation cache that notebook 05 reads (run it in the background, or on another machine
@@ -310,7 +341,7 @@ def warm_cache(profile: str, datasets: list[str], names: list[str] | None = None
     from .profiles import FIGURE_PROFILES
 
     prof = FIGURE_PROFILES[profile]
-    entries, load = profile_entries(profile)
+    entries, load = profile_entries(profile) if models else ([], None)
     if names:
         entries = [e for e in entries if e["name"] in names]
     for dataset in datasets:
