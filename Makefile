@@ -33,8 +33,12 @@ data: setup
 train: setup
 	$(PY) -m gaacnn.profiles train --profile $(PROFILE)
 	if [ "$(PROFILE)" != "paper" ]; then $(PY) -m gaacnn.profiles train --profile $(PROFILE) --control; fi
+	$(PY) -m gaacnn.ship --profile $(if $(filter paper,$(PROFILE)),paper,quick)
 
+# PROFILE=paper trains the authors' presets first (GPU, resumable) and ships the finished runs.
 paper-figures: setup data
+	if [ "$(PROFILE)" = "paper" ]; then $(PY) -m gaacnn.profiles train --profile paper && \
+		$(PY) -m gaacnn.ship --profile paper; fi
 	$(PY) -m gaacnn.pipeline --profile $(PROFILE)
 
 lab: setup

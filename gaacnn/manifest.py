@@ -16,7 +16,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 
-def entries(path: Path = MANIFEST) -> list[dict]:
+def entries(path: Path | None = None) -> list[dict]:
+    path = path or MANIFEST
     if not path.exists():
         return []
     return json.loads(path.read_text())["weights"]
@@ -43,8 +44,9 @@ def load(name_or_path: str, device: str = "cpu"):
     return load_model(WEIGHTS_DIR / entry["file"], sha256=entry["sha256"], device=device)
 
 
-def add(entry: dict, path: Path = MANIFEST) -> None:
+def add(entry: dict, path: Path | None = None) -> None:
     """Insert or replace an entry (by name)."""
+    path = path or MANIFEST
     items = [e for e in entries(path) if e["name"] != entry["name"]] + [entry]
     items.sort(key=lambda e: e["name"])
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Turn a training run into shipped weights: weights/<name>.pth + a manifest entry + its logs.
 
     python -m gaacnn.ship runs/quick/gaacnn-small-mse-0.013 --name gaacnn-small-mse-0.013 --family "GAACNN small mse"
-    python -m gaacnn.ship --quick-profile     # every finished run of `make train PROFILE=quick`
+    python -m gaacnn.ship --profile quick     # every finished run of `make train PROFILE=quick`
 """
 
 from __future__ import annotations
@@ -31,21 +31,27 @@ def _lineage(run: Path) -> tuple[int, float, list[str]]:
     return steps, wall, chain
 
 
-def ship_profile(force: bool = False) -> list[dict]:
-    """Ship every finished run of the quick profile (GAACNN and control) that is not shipped yet."""
-    from .profiles import quick_jobs
+def ship_profile(profile: str = "quick", force: bool = False) -> list[dict]:
+    """Ship every finished run of a training profile that is not shipped yet: ``quick`` (GAACNN small
+    and the control) or ``paper`` (the authors' presets)."""
+    from .profiles import paper_jobs, quick_jobs
 
+    if profile == "paper":
+        jobs = [(job, f"GAACNN {job.preset} {job.metric}") for job in paper_jobs()]
+    else:
+        jobs = [(job, f"{family} {job.metric}") for arch, family in (("gaacnn", "GAACNN small"),
+                                                                      ("mshp", "control mshp"))
+                for job in quick_jobs(arch)]
     shipped = {e["name"] for e in manifest.entries()}
     out = []
-    for arch, family in (("gaacnn", "GAACNN small"), ("mshp", "control mshp")):
-        for job in quick_jobs(arch):
-            run = Path(job.out)
-            ckpt = run / "checkpoint.pt"
-            if not ckpt.exists() or (run.name in shipped and not force):
-                continue
-            if torch.load(ckpt, map_location="cpu", weights_only=False)["step"] < job.steps:
-                continue
-            out.append(ship(run, run.name, f"{family} {job.metric}"))
+    for job, family in jobs:
+        run = Path(job.out)
+        ckpt = run / "checkpoint.pt"
+        if not ckpt.exists() or (run.name in shipped and not force):
+            continue
+        if torch.load(ckpt, map_location="cpu", weights_only=False)["step"] < job.steps:
+            continue  # unfinished: resume it with `make train`
+        out.append(ship(run, run.name, family))
     return out
 
 
@@ -72,6 +78,7 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
         shutil.copy(run / "val.csv", logs / f"{name}-val.csv")
     shipped = load_model(target, sha256=sha)
     desc = describe(shipped)
+    device = state.get("hardware", f"cpu, {cfg.get('threads') or 'default'} torch threads")
     model_desc = (f"gaacnn {cfg['preset']} context={cfg['context']}" if cfg["arch"] == "gaacnn"
                   else f"mshp (CompressAI MeanScaleHyperprior N={desc['N']}, M={desc['M']}, control)")
     entry = {
@@ -81,7 +88,7 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
         "lineage": lineage,
         "patch": cfg["patch"], "batch": cfg["batch"], "train_set": cfg["train_set"],
         "wall_seconds": round(wall, 1), "commit": commit, "precision": "float16" if half else "float32",
-        "device": "cpu (2 cores, 1 torch thread)", "validation_cid22_valid": val,
+        "device": device, "validation_cid22_valid": val,
         "train_log": f"logs/{name}-train.csv",
     }
     manifest.add(entry)
@@ -93,16 +100,16 @@ def main() -> None:
     ap.add_argument("run", type=Path, nargs="?", help="a run folder (or --quick-profile)")
     ap.add_argument("--name")
     ap.add_argument("--family")
-    ap.add_argument("--quick-profile", action="store_true", help="ship every finished quick-profile run")
-    ap.add_argument("--force", action="store_true", help="with --quick-profile: ship again runs already shipped")
+    ap.add_argument("--profile", choices=["quick", "paper"], help="ship every finished run of this profile")
+    ap.add_argument("--force", action="store_true", help="with --profile: ship again runs already shipped")
     ap.add_argument("--float32", action="store_true", help="keep float32 (default: half precision)")
     args = ap.parse_args()
-    if args.quick_profile:
-        for entry in ship_profile(args.force):
+    if args.profile:
+        for entry in ship_profile(args.profile, args.force):
             print("shipped", entry["name"], entry["steps"], "steps")
         return
     if not (args.run and args.name and args.family):
-        ap.error("give RUN --name --family, or --quick-profile")
+        ap.error("give RUN --name --family, or --profile")
     print(json.dumps(ship(args.run, args.name, args.family, not args.float32), indent=2))
 
 

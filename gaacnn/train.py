@@ -81,6 +81,13 @@ def _dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+def hardware(device: torch.device, world: int = 1) -> str:
+    """What a run trains on, recorded in its checkpoints and in the manifest."""
+    if device.type == "cuda":
+        return f"{world} x {torch.cuda.get_device_name(device)}"
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads, {world} process(es))"
+
+
 def _atomic_save(obj, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
@@ -224,7 +231,8 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
         if rank == 0:
             _atomic_save(
                 {"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
-                 "step": step, "elapsed": elapsed, "rng": torch.get_rng_state(), "config": asdict(cfg)},
+                 "step": step, "elapsed": elapsed, "rng": torch.get_rng_state(), "config": asdict(cfg),
+                 "hardware": hardware(device, world)},
                 ckpt_path,
             )
 

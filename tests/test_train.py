@@ -125,3 +125,22 @@ def test_second_writer_to_a_run_folder_is_refused(tmp_path):
     # the holder is gone: the folder is free again, and the lock is released at the end
     assert train(_cfg(tmp_path / "run", steps=1), progress=False)["step"] == 1
     assert not (tmp_path / "run" / "LOCK").exists()
+
+
+def test_ship_counts_a_chain_of_fine_tunes(tmp_path, monkeypatch):
+    from gaacnn import manifest, ship
+
+    base = train(_cfg(tmp_path / "base", steps=2, threads=1), progress=False)
+    assert base["step"] == 2
+    train(_cfg(tmp_path / "ft1", steps=1, threads=1, lmbda=0.005, init=str(tmp_path / "base" / "checkpoint.pt")),
+          progress=False)
+    train(_cfg(tmp_path / "ft2", steps=1, threads=1, lmbda=0.002, init=str(tmp_path / "ft1" / "checkpoint.pt")),
+          progress=False)
+    monkeypatch.setattr(manifest, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(manifest, "MANIFEST", tmp_path / "weights" / "manifest.json")
+    entry = ship.ship(tmp_path / "ft2", "tiny-ft2", "tiny test")
+    assert entry["steps"] == 4 and entry["finetune_steps"] == 1
+    assert entry["lineage"] == [str(tmp_path / n) for n in ("base", "ft1", "ft2")]
+    assert [e["name"] for e in manifest.entries()] == ["tiny-ft2"]
+    model = manifest.load("tiny-ft2")
+    assert manifest.find("tiny-ft2")["fingerprint"] == ship.weights_fingerprint(model).hex()
