@@ -1,7 +1,8 @@
 """Profiles: what ``make train`` trains and what ``make paper-figures`` evaluates.
 
-- ``quick`` (train): the small preset on CPU, 128x128 patches; the first lambda of each
-  metric from scratch, the others fine-tuned from it (the CPU budget counts).
+- ``quick`` (train): the small preset and the size-matched control on CPU, 128x128 patches, batch 8:
+  a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
+  the lambdas (the CPU budget counts: about 1.5 h for GAACNN small on one core, 20 min for the control).
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
 - ``default`` (figures): shipped weights, all of Kodak, the high-resolution sets, every codec.
 - ``smoke`` (figures): random-weight tiny models, two Kodak images, two qualities per codec.

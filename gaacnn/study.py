@@ -236,7 +236,7 @@ def load_kodak_tensor(index: int = 0, size: int | None = None):
 def visual_comparison(image, model_candidates: list[tuple[str, object]], codec_names: list[str],
                       path: Path, crop: tuple[int, int, int] = (200, 300, 192)) -> Path:
     """Crops of one image decoded by models and codecs at about the same bpp (codec quality picked to match
-    the first model's bpp), with bpp and PSNR in the captions."""
+    the first model's bpp on this image), with bpp and PSNR in the captions."""
     import torch
 
     from .codec import decode, encode
@@ -332,6 +332,47 @@ def plot_training_logs(entries: list[dict], path: Path, fallback: pd.DataFrame |
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def entry_points(entries: list[dict], load, images, dataset: str) -> dict[str, dict]:
+    """Each manifest entry's mean RD point on a data set (from the evaluation cache when present)."""
+    return {e["name"]: evaluate_model(load(e["name"]), e["sha256"], e["name"], images, dataset, False)["mean"]
+            for e in entries}
+
+
+def pick_for_comparison(entries: list[dict], points: dict[str, dict], target_bpp: float = 0.5) -> list[dict]:
+    """For the visual comparison: the GAACNN MSE model nearest ``target_bpp`` (data-set mean), then the
+    control MSE model nearest that GAACNN model's bpp."""
+    def nearest(cands: list[dict], bpp: float) -> dict | None:
+        return min(cands, key=lambda e: abs(points[e["name"]]["bpp"] - bpp), default=None)
+
+    mse = [e for e in entries if e["metric"] == "mse"] or entries
+    ours = nearest([e for e in mse if "gaacnn" in e["model"]], target_bpp)
+    control = nearest([e for e in mse if "mshp" in e["model"]], points[ours["name"]]["bpp"] if ours else target_bpp)
+    return [e for e in (ours, control) if e is not None]
+
+
+def weights_table(entries: list[dict], points: dict[str, dict], dataset: str) -> pd.DataFrame:
+    """Per shipped model: how it was trained, its last logged training loss, CID22-valid numbers
+    logged by training, and its measured mean on ``dataset`` (real files)."""
+    from .manifest import WEIGHTS_DIR
+
+    rows = []
+    for e in entries:
+        log = WEIGHTS_DIR / e.get("train_log", "missing")
+        last = pd.read_csv(log).iloc[-1] if e.get("train_log") and log.exists() else {}
+        val, p = e.get("validation_cid22_valid", {}), points.get(e["name"], {})
+        rows.append({
+            "weights": e["name"], "metric": e["metric"], "lambda": e["lambda"], "steps": e["steps"],
+            "wall_min": round(e.get("wall_seconds", float("nan")) / 60, 1),
+            "train_loss_last": round(float(last["loss"]), 4) if len(last) else None,
+            "cid22_valid_bpp": round(float(val["bpp"]), 4) if val.get("bpp") else None,
+            "cid22_valid_psnr": round(float(val["psnr"]), 2) if val.get("psnr") else None,
+            f"{dataset}_bpp": round(p["bpp"], 4) if p else None,
+            f"{dataset}_psnr": round(p["psnr-rgb"], 2) if p else None,
+            f"{dataset}_msssim_db": round(p["ms-ssim-db-rgb"], 2) if p else None,
+        })
+    return pd.DataFrame(rows)
 
 
 def warm_cache(profile: str, datasets: list[str], names: list[str] | None = None, codecs: bool = True,

@@ -70,3 +70,15 @@ def test_ablation_table_against_the_control_family():
     row = table.set_index("method").loc["GAACNN small mse"]
     assert row["bd_psnr_db"] == pytest.approx(1.0) and row["bd_psnr_db_pchip"] == pytest.approx(1.0)
     assert "JPEG (Pillow) (measured here)" not in set(table["method"])
+
+
+def test_pick_for_comparison_matches_bpp_across_families():
+    from gaacnn.study import pick_for_comparison
+
+    entries = [{"name": n, "metric": m, "model": mod} for n, m, mod in [
+        ("g-lo", "mse", "gaacnn small"), ("g-hi", "mse", "gaacnn small"), ("g-ms", "ms-ssim", "gaacnn small"),
+        ("c-lo", "mse", "mshp control"), ("c-hi", "mse", "mshp control")]]
+    points = {"g-lo": {"bpp": 0.2}, "g-hi": {"bpp": 0.7}, "g-ms": {"bpp": 0.5},
+              "c-lo": {"bpp": 0.25}, "c-hi": {"bpp": 0.9}}
+    assert [e["name"] for e in pick_for_comparison(entries, points, 0.5)] == ["g-hi", "c-hi"]
+    assert [e["name"] for e in pick_for_comparison(entries, points, 0.3)] == ["g-lo", "c-lo"]

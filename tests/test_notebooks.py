@@ -21,7 +21,8 @@ EXPECTED = [
     "fig5_tecnick_1_image_msssim.png", "fig5_clic2025_psnr.png", "fig5_clic2025_msssim.png",
     "visual_comparison.png", "README.md",
 ] + [f"{t}.{ext}" for t in ("table2_kodak_bd_vs_jpeg", "table1_tecnick_bd_vs_jpeg", "table_clic2025_bd_vs_jpeg",
-                            "table_runtime_kodak", "table_ablation_kodak") for ext in ("csv", "md", "png")]
+                            "table_runtime_kodak", "table_ablation_kodak", "table_weights_kodak")
+     for ext in ("csv", "md", "png")]
 
 
 def test_six_numbered_notebooks():
