@@ -1,9 +1,9 @@
 """Weights files: inference-only state dicts with the model description, checksums, fingerprints.
 
 A weights file is a ``torch.save`` dict: {"format": "gaacnn-weights", "version": 1,
-"model": build_model kwargs, "state_dict": float tensors in half precision where requested,
-"meta": training facts}. ``load_model`` rebuilds the model, restores float32, and refreshes
-the entropy coder tables (CompressAI ``update``).
+"model": build_model kwargs, "state_dict": float tensors in half precision where requested
+(without the entropy-coder tables), "meta": training facts}. ``load_model`` rebuilds the model,
+restores float32, and rebuilds the entropy coder tables (CompressAI ``update``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from .errors import GaacnnError
 from .zoo import build_model, describe
 
 FORMAT = "gaacnn-weights"
+# Entropy-coder tables that CompressAI's ``update()`` derives from the parameters: not stored in
+# weights files (about 20 % of a small model's file), rebuilt by ``load_model``.
+DERIVED = ("._quantized_cdf", "._offset", "._cdf_length", ".scale_table")
 
 
 class WeightsError(GaacnnError):
@@ -37,7 +40,8 @@ def weights_fingerprint(model: torch.nn.Module) -> bytes:
 def save_weights(model: CompressionModel, path: str | Path, meta: dict | None = None, half: bool = True) -> str:
     """Write inference weights; returns the file's SHA-256."""
     state = {
-        k: (v.half() if half and v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()
+        k: (v.half() if half and v.is_floating_point() else v).cpu()
+        for k, v in model.state_dict().items() if not k.endswith(DERIVED)
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +96,9 @@ def load_model(path: str | Path, sha256: str | None = None, device: str = "cpu")
     desc = dict(obj["model"])
     model = build_model(desc.pop("arch"), **desc)
     state = {k: v.float() if v.is_floating_point() else v for k, v in obj["state_dict"].items()}
+    for k, v in model.state_dict().items():  # derived tables left out of the file: rebuilt by update()
+        if k.endswith(DERIVED) and k not in state:
+            state[k] = v
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

@@ -144,3 +144,22 @@ def test_ship_counts_a_chain_of_fine_tunes(tmp_path, monkeypatch):
     assert [e["name"] for e in manifest.entries()] == ["tiny-ft2"]
     model = manifest.load("tiny-ft2")
     assert manifest.find("tiny-ft2")["fingerprint"] == ship.weights_fingerprint(model).hex()
+
+
+@pytest.mark.parametrize("arch", ["gaacnn", "mshp"])
+def test_weights_leave_out_the_coder_tables_and_rebuild_them(tmp_path, arch):
+    from gaacnn.codec import encode
+    from gaacnn.weights import DERIVED
+    from gaacnn.zoo import build_model
+
+    torch.manual_seed(0)
+    model = (build_model("gaacnn", "tiny") if arch == "gaacnn" else build_model("mshp", N=16, M=24)).eval()
+    model.update(force=True)
+    save_weights(model, tmp_path / "w.pth", half=False)
+    stored = torch.load(tmp_path / "w.pth", weights_only=False)["state_dict"]
+    assert stored and not [k for k in stored if k.endswith(DERIVED)]
+    loaded = load_model(tmp_path / "w.pth")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+    x = torch.rand(1, 3, 64, 64)
+    assert encode(model, x) == encode(loaded, x)
