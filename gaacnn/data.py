@@ -45,6 +45,7 @@ class DatasetSpec:
     archive: str | None = None  # a zip holding the files, when there is no per-file address
     notes: str = ""
     suffixes: tuple[str, ...] = field(default=(".png",))
+    full_size: int | None = None  # images in the published set, when more than are registered here
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -56,6 +57,7 @@ DATASETS: dict[str, DatasetSpec] = {
         "tecnick", "tecnick", "Tecnick TESTIMAGES RGB_OR_1200x1200 (only image 001 is registered)",
         archive="https://sourceforge.net/projects/testimages/files/OLD/OLD_SAMPLING/testimages.zip/download",
         notes="The full set has 100 images; only the one in the mirror is registered with a checksum.",
+        full_size=100,
     ),
     "clic2025": DatasetSpec(
         "clic2025", "clic2025", "CLIC 2025 validation photographs (10 high-resolution images)",
@@ -68,6 +70,11 @@ DATASETS: dict[str, DatasetSpec] = {
         suffixes=(".json", ".csv", ".txt"),
     ),
 }
+
+
+def set_size(name: str) -> int:
+    """Images in the published set (Tecnick: 100, of which 1 is registered here)."""
+    return DATASETS[name].full_size or len(dataset_files(name))
 
 
 @lru_cache(maxsize=1)

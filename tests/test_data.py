@@ -58,3 +58,10 @@ def test_random_crops_are_reproducible_and_rgb():
     assert ds[0].shape == (3, 64, 64) and 0 <= ds[0].min() and ds[0].max() <= 1
     other = data.RandomCrops(gray + paths[:3], patch=64, seed=8)
     assert not torch.equal(ds[5], other[5])
+
+
+def test_set_size_counts_the_published_set():
+    from gaacnn.data import dataset_files, set_size
+
+    assert set_size("tecnick") == 100 > len(dataset_files("tecnick"))
+    assert set_size("kodak") == len(dataset_files("kodak")) == 24
