@@ -294,13 +294,27 @@ def paper_bd_table(dataset: str, curves: list[dict], anchor_label: str) -> pd.Da
     return pd.concat([paper_table(dataset), ours], ignore_index=True) if dataset in PAPER_TABLE else ours
 
 
+def _family_metric(label: str) -> str:
+    """'GAACNN small ms-ssim (measured here, ...)' -> 'ms-ssim'."""
+    return label.split(" (")[0].split()[-1]
+
+
 def ablation_table(curves: list[dict]) -> tuple[pd.DataFrame, str | None]:
-    """Each measured model family against the CompressAI control family (pchip and cubic)."""
+    """Each measured GAACNN family against the control family trained for the same metric (MSE
+    against MSE, MS-SSIM against MS-SSIM), pchip and cubic; one row per pair, with its anchor."""
     models = [c for c in curves if is_model_curve(c)]
-    control = next((c["label"] for c in models if "control" in c["label"] or "mshp" in c["label"]), None)
-    if control is None or len(models) < 2:
-        return pd.DataFrame({"method": [c["label"] for c in models], "note": "needs a control family"}), control
-    return bd_table_both(models, control), control
+    controls = {_family_metric(c["label"]): c for c in models if "control" in c["label"] or "mshp" in c["label"]}
+    rows = []
+    for c in models:
+        control = controls.get(_family_metric(c["label"]))
+        if control is None or control is c or c in controls.values():
+            continue
+        row = bd_table_both([c, control], control["label"]).iloc[[0]].copy()
+        row.insert(1, "anchor", control["label"])
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame({"method": [c["label"] for c in models], "note": "needs a control family"}), None
+    return pd.concat(rows, ignore_index=True), "the control family trained for the same metric"
 
 
 def plot_training_logs(entries: list[dict], path: Path, fallback: pd.DataFrame | None = None) -> Path:

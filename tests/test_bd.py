@@ -65,11 +65,17 @@ def test_ablation_table_against_the_control_family():
                 "psnr-rgb": list(PSNR + shift), "ms-ssim-db-rgb": list(PSNR / 3 + shift)}
 
     codec = {**curve("JPEG (Pillow) (measured here)", -3), "produced_by": "jpeg qualities"}
-    table, control = study.ablation_table([curve("GAACNN small mse", 1.0), curve("control mshp mse", 0.0), codec])
-    assert control == "control mshp mse"
-    row = table.set_index("method").loc["GAACNN small mse"]
-    assert row["bd_psnr_db"] == pytest.approx(1.0) and row["bd_psnr_db_pchip"] == pytest.approx(1.0)
-    assert "JPEG (Pillow) (measured here)" not in set(table["method"])
+    table, control = study.ablation_table([curve("GAACNN small mse (measured here)", 1.0),
+                                           curve("control mshp mse (measured here)", 0.0),
+                                           curve("GAACNN small ms-ssim (measured here)", 2.0),
+                                           curve("control mshp ms-ssim (measured here)", 0.5), codec])
+    assert control is not None
+    rows = table.set_index("method")
+    assert list(rows.index) == ["GAACNN small mse (measured here)", "GAACNN small ms-ssim (measured here)"]
+    mse, msssim = rows.loc["GAACNN small mse (measured here)"], rows.loc["GAACNN small ms-ssim (measured here)"]
+    assert mse["anchor"] == "control mshp mse (measured here)" and mse["bd_psnr_db"] == pytest.approx(1.0)
+    assert msssim["anchor"] == "control mshp ms-ssim (measured here)"
+    assert msssim["bd_psnr_db_pchip"] == pytest.approx(1.5)
 
 
 def test_pick_for_comparison_matches_bpp_across_families():
