@@ -19,15 +19,15 @@ from .weights import load_model, save_weights, weights_fingerprint
 from .zoo import describe
 
 
-def _lineage(run: Path) -> tuple[int, float, list[str]]:
-    """Total steps and wall seconds of a run and of every run it was fine-tuned from (chained
-    fine-tunes: base -> lambda 1 -> lambda 2 ...), with the runs' folders from the base on."""
+def _lineage(init: str | None) -> tuple[int, float, list[str]]:
+    """Steps, wall seconds and folders (base first) of the runs a fine-tune started from, following
+    chained fine-tunes (base -> lambda 1 -> lambda 2 ...) back to the base."""
     steps, wall, chain = 0, 0.0, []
-    while run is not None:
-        state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    while init and Path(init).exists():
+        run = Path(init).parent
+        state = torch.load(init, map_location="cpu", weights_only=False)
         steps, wall, chain = steps + state["step"], wall + state["elapsed"], [str(run)] + chain
         init = json.loads((run / "config.json").read_text()).get("init")
-        run = Path(init).parent if init and Path(init).exists() else None
     return steps, wall, chain
 
 
@@ -67,7 +67,8 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=manifest.WEIGHTS_DIR.parent).stdout.strip()
     init = cfg.get("init")
-    total_steps, wall, lineage = _lineage(run)
+    parent_steps, parent_wall, parents = _lineage(init)
+    total_steps, wall, lineage = parent_steps + state["step"], parent_wall + state["elapsed"], parents + [str(run)]
     meta = {"steps": total_steps, "wall_seconds": round(wall, 1), "config": cfg}
     target = manifest.WEIGHTS_DIR / f"{name}.pth"
     sha = save_weights(model, target, meta=meta, half=half)

@@ -85,16 +85,16 @@ def measured_model_curves(dataset: str, images, entries: list[dict], load, progr
         families.setdefault(e["family"], []).append(e)
     curves = []
     for family, members in sorted(families.items()):
-        points = []
-        for e in members:
-            model = load(e["name"])
-            points.append(evaluate_model(model, e["sha256"], e["name"], images, dataset, progress))
+        points = [evaluate_model(load(e["name"]), e["sha256"], e["name"], images, dataset, progress)
+                  for e in members]
         res = results_json(family, family, points, {})["results"]
         steps = sorted({e["steps"] for e in members})
         desc = (f"{members[0]['model']} trained here, {members[0]['metric']}, lambdas "
                 f"{sorted(e['lambda'] for e in members)}, steps {steps}, {members[0]['train_set']}")
         span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
-        curves.append(_curve(f"{family} (measured here, {span} steps)", res, "measured here", desc))
+        curve = _curve(f"{family} (measured here, {span} steps)", res, "measured here", desc)
+        curve["entries"] = {e["name"]: p["mean"] for e, p in zip(members, points)}
+        curves.append(curve)
     return curves
 
 
@@ -307,7 +307,7 @@ def ablation_table(curves: list[dict]) -> tuple[pd.DataFrame, str | None]:
     rows = []
     for c in models:
         control = controls.get(_family_metric(c["label"]))
-        if control is None or control is c or c in controls.values():
+        if control is None or c in controls.values():
             continue
         row = bd_table_both([c, control], control["label"]).iloc[[0]].copy()
         row.insert(1, "anchor", control["label"])
@@ -348,10 +348,9 @@ def plot_training_logs(entries: list[dict], path: Path, fallback: pd.DataFrame |
     return path
 
 
-def entry_points(entries: list[dict], load, images, dataset: str) -> dict[str, dict]:
-    """Each manifest entry's mean RD point on a data set (from the evaluation cache when present)."""
-    return {e["name"]: evaluate_model(load(e["name"]), e["sha256"], e["name"], images, dataset, False)["mean"]
-            for e in entries}
+def entry_points(curves: list[dict]) -> dict[str, dict]:
+    """Each evaluated manifest entry's mean RD point, from the model curves that hold them."""
+    return {name: mean for c in curves for name, mean in c.get("entries", {}).items()}
 
 
 def pick_for_comparison(entries: list[dict], points: dict[str, dict], target_bpp: float = 0.5) -> list[dict]:
@@ -389,29 +388,33 @@ def weights_table(entries: list[dict], points: dict[str, dict], dataset: str) ->
     return pd.DataFrame(rows)
 
 
-def warm_cache(profile: str, datasets: list[str], names: list[str] | None = None, codecs: bool = True,
-               models: bool = True) -> None:
-    """Fill the evaluation cache that notebook 05 reads (run it in the background, or on another machine
-    with the same data and weights): the selected manifest entries, then the live codecs, per data set."""
+def profile_curves(profile: str, datasets: tuple[str, ...] = ("kodak", "tecnick", "clic2025"),
+                   names: list[str] | None = None, codecs: bool = True,
+                   models: bool = True) -> tuple[dict[str, list[dict]], dict[str, list[str]]]:
+    """The measured curves of a figure profile per data set (models, then live codecs; cached), and
+    the image names each used. Notebook 05 draws them; ``warm`` runs it to fill the cache ahead."""
     from .profiles import FIGURE_PROFILES
 
     prof = FIGURE_PROFILES[profile]
     entries, load = profile_entries(profile) if models else ([], None)
     if names:
         entries = [e for e in entries if e["name"] in names]
+    curves, used = {}, {}
     for dataset in datasets:
         limit = prof.kodak_images if dataset == "kodak" else prof.highres_images
         images = images_for(dataset, limit, crop=prof.crop)
-        if models and entries:
-            measured_model_curves(dataset, images, entries, load)
+        curves[dataset] = measured_model_curves(dataset, images, entries, load) if entries else []
         if codecs:
-            measured_codec_curves(dataset, images, points=prof.codec_points)
+            curves[dataset] += measured_codec_curves(dataset, images, points=prof.codec_points)
+        used[dataset] = [im.name for im in images]
+    return curves, used
 
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m gaacnn.study", description=warm_cache.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m gaacnn.study", description="fill the evaluation cache "
+                                 "of a figure profile (what notebook 05 reads), e.g. in the background")
     ap.add_argument("command", choices=["warm"])
     ap.add_argument("--profile", default="default")
     ap.add_argument("--datasets", nargs="+", default=["kodak", "tecnick", "clic2025"])
@@ -419,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-codecs", action="store_true")
     ap.add_argument("--no-models", action="store_true")
     args = ap.parse_args(argv)
-    warm_cache(args.profile, args.datasets, args.names, not args.no_codecs, not args.no_models)
+    profile_curves(args.profile, tuple(args.datasets), args.names, not args.no_codecs, not args.no_models)
 
 
 if __name__ == "__main__":

@@ -185,8 +185,6 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     out = Path(cfg.out)
     ckpt_path = out / "checkpoint.pt"
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.arch, cfg.preset, cfg.context).to(device)
