@@ -1,6 +1,6 @@
 """Training throughput of the paper presets against CompressAI's MeanScaleHyperprior at the authors'
 size (N=128, M=192), measured side by side: steps/s and peak GPU memory at batch 8 and 16 on 256x256.
-Prints ratios against the control. Meant for a GPU (bf16 autocast, as in training); on CPU use
+Prints ratios against the control (the last model named). Meant for a GPU (bf16 autocast, as in training); on CPU use
 --batches 1 --patch 128 for a quick look.
 
     python benchmarks/train_throughput.py [--steps 10] [--batches 8 16] [--patch 256]
@@ -20,7 +20,11 @@ MODELS = {
     "paper-low (M=192)": dict(arch="gaacnn", preset="paper-low"),
     "paper-high (M=320)": dict(arch="gaacnn", preset="paper-high"),
     "mshp N=128 M=192 (CompressAI)": dict(arch="mshp", N=128, M=192),
+    # the quick profile's pair (not run by default): --models small "mshp N=64 M=96"
+    "small": dict(arch="gaacnn", preset="small"),
+    "mshp N=64 M=96": dict(arch="mshp", N=64, M=96),
 }
+DEFAULT = ["paper-low (M=192)", "paper-high (M=320)", "mshp N=128 M=192 (CompressAI)"]
 
 
 def measure(spec: dict, batch: int, patch: int, steps: int, device: torch.device) -> tuple[float, float]:
@@ -54,17 +58,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batches", type=int, nargs="+", default=[8, 16])
     ap.add_argument("--patch", type=int, default=256)
-    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--models", nargs="+", default=DEFAULT, choices=list(MODELS))
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     print(f"device: {name}, patch {args.patch}, {args.steps} timed steps after 2 warm-up")
     for batch in args.batches:
         rows = {m: measure(MODELS[m], batch, args.patch, args.steps, device) for m in args.models}
-        base = rows.get("mshp N=128 M=192 (CompressAI)", next(iter(rows.values())))
-        print(f"batch {batch}:")
+        base = rows[args.models[-1]]  # the last model named is the baseline (default: the control)
+        print(f"batch {batch} (ratios against {args.models[-1]}):")
         for m, (sps, peak) in rows.items():
-            print(f"  {m:32s} {sps:7.3f} steps/s  x{sps / base[0]:6.3f} vs control   peak {peak:6.2f} GiB")
+            print(f"  {m:32s} {sps:7.3f} steps/s  x{sps / base[0]:6.3f}   peak {peak:6.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def _cmd_train(args) -> None:
         dist.destroy_process_group()
         if rank:
             return
-    if result["step"] >= cfg.steps:
+    if result["finished"]:
         sha = save_weights(result["model"], Path(cfg.out) / "weights.pth",
                            meta={"steps": result["step"], "wall_seconds": round(result["elapsed"], 1)})
         print(f"weights: {Path(cfg.out) / 'weights.pth'} (sha256 {sha[:12]}...)")

@@ -2,8 +2,8 @@
 
 - ``quick`` (train): the small preset and the size-matched control on CPU, 128x128 patches, batch 8:
   a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
-  the lambdas: 10 models per family (the CPU budget counts: about 2 h for GAACNN small with the two
-  chains on two cores, 25 min for the control).
+  the lambdas (GAACNN: plus a 600-step fine-tune past each end); 5 lambdas per metric ship for each
+  (the CPU budget counts: about 3 h for GAACNN small on two cores, 25 min for the control).
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
 - ``default`` (figures): shipped weights, all of Kodak, the high-resolution sets, every codec.
 - ``smoke`` (figures): random-weight tiny models, two Kodak images, two qualities per codec.
@@ -17,12 +17,24 @@ from dataclasses import dataclass, replace
 from .loss import paper_lambda
 from .train import TrainConfig, train
 
-# CompressAI's lambdas q6 / q4 / q2, then a half and a ninth of q1: short CPU runs code at much
-# higher rates than converged models (a 2,000-step control base: 1.27 bpp at lambda 0.0483, 400-step
-# fine-tunes reached 0.41 bpp at 0.0009 and 0.20 at 0.0002), so the chains reach further down to span
-# about 0.2-1.2 bpp.
+# CompressAI's lambdas q6 / q4 / q2, then further down: short CPU runs code at much higher rates than
+# converged models (a 2,000-step control base: 1.27 bpp at lambda 0.0483, 400-step fine-tunes reached
+# 0.41 bpp at 0.0009 and 0.20 at 0.0002). GAACNN small answers lambda more weakly in so few steps
+# (0.26-0.55 bpp on Kodak from 0.0002 to 0.0483), so its chains go one step further at each end:
+# down to QUICK_*_LOW, and up from the top of the chain to QUICK_*_HIGH (CompressAI's q8).
 QUICK_MSE = (0.0002, 0.0009, 0.0035, 0.013, 0.0483)
 QUICK_MSSSIM = (0.3, 1.2, 4.58, 16.64, 60.5)
+QUICK_MSE_LOW, QUICK_MSE_HIGH = 0.00005, 0.18
+QUICK_MSSSIM_LOW, QUICK_MSSSIM_HIGH = 0.075, 220
+END_STEPS = 600  # fine-tune steps of the two end points (the others: ``finetune_steps``)
+# What ships (weights/ stays well under 100 MB): GAACNN small keeps the two end points and drops two
+# middle lambdas per metric; the control ships its five.
+QUICK_SHIP = {
+    ("gaacnn", "mse"): (QUICK_MSE_LOW, 0.0002, 0.0035, 0.0483, QUICK_MSE_HIGH),
+    ("gaacnn", "ms-ssim"): (QUICK_MSSSIM_LOW, 0.3, 4.58, 60.5, QUICK_MSSSIM_HIGH),
+    ("mshp", "mse"): QUICK_MSE,
+    ("mshp", "ms-ssim"): QUICK_MSSSIM,
+}
 PAPER_MSE = (8, 12, 16, 24, 32, 64, 128, 256, 512, 1024, 2048)
 PAPER_MSSSIM = (1.8, 3.6, 7.2, 14.4, 28.8)
 
@@ -35,24 +47,40 @@ def quick_tag(arch: str) -> str:
 
 
 def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int = 400,
-               metrics: tuple[str, ...] = ("mse", "ms-ssim"), threads: int = 0) -> list[TrainConfig]:
+               metrics: tuple[str, ...] = ("mse", "ms-ssim"), threads: int = 0,
+               end_steps: int = END_STEPS) -> list[TrainConfig]:
     """A base run at the highest MSE lambda, then a chain of fine-tunes per metric, each from the
     previous one, from high to low rate (small lambda steps move the rate fastest). The MS-SSIM
-    chain starts from the MSE base (the authors also start MS-SSIM training on MSE)."""
+    chain starts from the MSE base (the authors also start MS-SSIM training on MSE). GAACNN's chains
+    also go one step below their lowest lambda and one above their highest (``end_steps`` each)."""
     tag = quick_tag(arch)
     base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
                        patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
                        out=f"runs/quick/{tag}-mse-{QUICK_MSE[-1]}")
     jobs = [base]
     chains = {"mse": QUICK_MSE[-2::-1], "ms-ssim": QUICK_MSSSIM[::-1]}
+    ends = {"mse": (QUICK_MSE_LOW, QUICK_MSE_HIGH), "ms-ssim": (QUICK_MSSSIM_LOW, QUICK_MSSSIM_HIGH)}
+
+    def finetune(metric: str, lm: float, parent: str, steps: int) -> TrainConfig:
+        return replace(base, metric=metric, lmbda=lm, out=f"runs/quick/{tag}-{metric}-{lm}", steps=steps,
+                       val_every=steps, init=f"{parent}/checkpoint.pt")
+
     for metric in metrics:
-        parent = base.out
+        parent, top = base.out, None
         for lm in chains[metric]:
-            job = replace(base, metric=metric, lmbda=lm, out=f"runs/quick/{tag}-{metric}-{lm}",
-                          steps=finetune_steps, val_every=finetune_steps, init=f"{parent}/checkpoint.pt")
-            jobs.append(job)
-            parent = job.out
+            jobs.append(finetune(metric, lm, parent, finetune_steps))
+            parent = jobs[-1].out
+            top = top or parent
+        if arch == "gaacnn":
+            low, high = ends[metric]
+            jobs.append(finetune(metric, low, parent, end_steps))
+            jobs.append(finetune(metric, high, base.out if metric == "mse" else top, end_steps))
     return jobs
+
+
+def ships(job: TrainConfig) -> bool:
+    """Whether a quick-profile run is one of the shipped models (``QUICK_SHIP``)."""
+    return job.lmbda in QUICK_SHIP.get((job.arch, job.metric), ())
 
 
 def paper_jobs() -> list[TrainConfig]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from . import manifest
-from .weights import load_model, save_weights, weights_fingerprint
+from .weights import FORMAT, load_model, save_weights, weights_fingerprint
 from .zoo import describe
 
 
@@ -24,8 +24,13 @@ def _lineage(init: str | None) -> tuple[int, float, list[str]]:
     chained fine-tunes (base -> lambda 1 -> lambda 2 ...) back to the base."""
     steps, wall, chain = 0, 0.0, []
     while init and Path(init).exists():
-        run = Path(init).parent
         state = torch.load(init, map_location="cpu", weights_only=False)
+        if state.get("format") == FORMAT:  # shipped weights: totals in their meta, runs in the manifest
+            meta = state.get("meta", {})
+            entry = next((e for e in manifest.entries() if e["file"] == Path(init).name), {})
+            return (steps + meta.get("steps", 0), wall + meta.get("wall_seconds", 0.0),
+                    entry.get("lineage", [str(init)]) + chain)
+        run = Path(init).parent
         steps, wall, chain = steps + state["step"], wall + state["elapsed"], [str(run)] + chain
         init = json.loads((run / "config.json").read_text()).get("init")
     return steps, wall, chain
@@ -34,14 +39,14 @@ def _lineage(init: str | None) -> tuple[int, float, list[str]]:
 def ship_profile(profile: str = "quick", force: bool = False) -> list[dict]:
     """Ship every finished run of a training profile that is not shipped yet: ``quick`` (GAACNN small
     and the control) or ``paper`` (the authors' presets)."""
-    from .profiles import paper_jobs, quick_jobs
+    from .profiles import paper_jobs, quick_jobs, ships
 
     if profile == "paper":
         jobs = [(job, f"GAACNN {job.preset} {job.metric}") for job in paper_jobs()]
     else:
         jobs = [(job, f"{family} {job.metric}") for arch, family in (("gaacnn", "GAACNN small"),
                                                                       ("mshp", "control mshp"))
-                for job in quick_jobs(arch)]
+                for job in quick_jobs(arch) if ships(job)]
     shipped = {e["name"] for e in manifest.entries()}
     out = []
     for job, family in jobs:
@@ -49,10 +54,30 @@ def ship_profile(profile: str = "quick", force: bool = False) -> list[dict]:
         ckpt = run / "checkpoint.pt"
         if not ckpt.exists() or (run.name in shipped and not force):
             continue
-        if torch.load(ckpt, map_location="cpu", weights_only=False)["step"] < job.steps:
+        if not finished(torch.load(ckpt, map_location="cpu", weights_only=False)):
             continue  # unfinished: resume it with `make train`
         out.append(ship(run, run.name, family))
     return out
+
+
+def finished(state: dict) -> bool:
+    """A checkpoint of a run that used up its budget (steps, or wall time for a timed run)."""
+    return state.get("finished", state["step"] >= state["config"]["steps"])
+
+
+def slim(run: Path) -> Path:
+    """Shrink a finished run's checkpoint for copying it off a training machine: model only, half
+    precision (shippable, no longer resumable). The full checkpoint is kept as checkpoint-full.pt."""
+    ckpt = run / "checkpoint.pt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    if not finished(state):
+        raise SystemExit(f"{run}: the run has not finished (step {state['step']}); resume it first")
+    ckpt.replace(run / "checkpoint-full.pt")
+    state["model"] = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    for key in ("opt", "aux_opt", "rng"):
+        state.pop(key, None)
+    torch.save(state, ckpt)
+    return ckpt
 
 
 def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
@@ -89,6 +114,8 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
         "lineage": lineage,
         "patch": cfg["patch"], "batch": cfg["batch"], "train_set": cfg["train_set"],
         "wall_seconds": round(wall, 1), "commit": commit, "precision": "float16" if half else "float32",
+        "budget": (f"{cfg['max_minutes']:g} min wall time (stopped at step {state['step']})"
+                   if cfg.get("max_minutes") and state["step"] < cfg["steps"] else f"{cfg['steps']} steps"),
         "device": device, "validation_cid22_valid": val,
         "train_log": f"logs/{name}-train.csv",
     }
@@ -104,7 +131,12 @@ def main() -> None:
     ap.add_argument("--profile", choices=["quick", "paper"], help="ship every finished run of this profile")
     ap.add_argument("--force", action="store_true", help="with --profile: ship again runs already shipped")
     ap.add_argument("--float32", action="store_true", help="keep float32 (default: half precision)")
+    ap.add_argument("--slim", action="store_true",
+                    help="only shrink RUN's finished checkpoint for copying (model, half precision)")
     args = ap.parse_args()
+    if args.slim and args.run:
+        print("slimmed", slim(args.run))
+        return
     if args.profile:
         for entry in ship_profile(args.profile, args.force):
             print("shipped", entry["name"], entry["steps"], "steps")

@@ -294,19 +294,21 @@ def paper_bd_table(dataset: str, curves: list[dict], anchor_label: str) -> pd.Da
     return pd.concat([paper_table(dataset), ours], ignore_index=True) if dataset in PAPER_TABLE else ours
 
 
-def _family_metric(label: str) -> str:
-    """'GAACNN small ms-ssim (measured here, ...)' -> 'ms-ssim'."""
-    return label.split(" (")[0].split()[-1]
+def _family_key(label: str) -> tuple[str, bool]:
+    """'GAACNN small ms-ssim (measured here, ...)' -> ('ms-ssim', False); a 'GPU' family -> (..., True)."""
+    words = label.split(" (")[0].split()
+    return words[-1], "GPU" in words
 
 
 def ablation_table(curves: list[dict]) -> tuple[pd.DataFrame, str | None]:
-    """Each measured GAACNN family against the control family trained for the same metric (MSE
-    against MSE, MS-SSIM against MS-SSIM), pchip and cubic; one row per pair, with its anchor."""
+    """Each measured GAACNN family against the control family trained the same way (same metric,
+    both on CPU or both on GPU), pchip and cubic; one row per pair, with its anchor. A family with
+    no such control is left out."""
     models = [c for c in curves if is_model_curve(c)]
-    controls = {_family_metric(c["label"]): c for c in models if "control" in c["label"] or "mshp" in c["label"]}
+    controls = {_family_key(c["label"]): c for c in models if "control" in c["label"] or "mshp" in c["label"]}
     rows = []
     for c in models:
-        control = controls.get(_family_metric(c["label"]))
+        control = controls.get(_family_key(c["label"]))
         if control is None or c in controls.values():
             continue
         row = bd_table_both([c, control], control["label"]).iloc[[0]].copy()

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from .data import RandomCrops, center_crops, dataset_paths
 from .errors import GaacnnError
 from .loss import rate_distortion
+from .weights import complete_state, load_into
 from .zoo import build_model
 
 
@@ -60,7 +61,7 @@ class TrainConfig:
     init: str | None = None  # weights to start from (fine-tuning another lambda)
     threads: int = 0  # torch CPU threads (0: leave the default)
     model_mode: str = "train"  # "eval" only for the DDP equivalence test (no noise, no dropout)
-    max_minutes: float = 0.0  # stop cleanly (with a checkpoint) after this wall time; 0: no limit
+    max_minutes: float = 0.0  # wall-time budget: the schedule decays and the run ends by it; 0: none
 
 
 def pick_device(name: str) -> torch.device:
@@ -69,9 +70,18 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """The authors' step schedule (1e-4 down to 1e-6 by factors of 10), scaled to the run length."""
-    drops = sum(step >= m * cfg.steps for m in cfg.milestones)
+def budget_used(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
+    """How far a run is through its budget: steps, or wall time when ``max_minutes`` runs out first."""
+    done = step / cfg.steps
+    if cfg.max_minutes:
+        done = max(done, elapsed / (cfg.max_minutes * 60))
+    return done
+
+
+def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
+    """The authors' step schedule (1e-4 down to 1e-6 by factors of 10), scaled to the run's budget
+    (its steps, or its wall time for a run given ``max_minutes``, so a timed run still decays)."""
+    drops = sum(budget_used(cfg, step, elapsed) >= m for m in cfg.milestones)
     return cfg.lr * 0.1**drops
 
 
@@ -189,14 +199,12 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.arch, cfg.preset, cfg.context).to(device)
     if cfg.init:
-        from .weights import load_state
-
-        model.load_state_dict(load_state(cfg.init), strict=False)
+        load_into(model, cfg.init, strict=False)
     opt, aux_opt = _optimizers(model, cfg)
     step, elapsed = 0, 0.0
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
+        model.load_state_dict(complete_state(model, state["model"]))
         opt.load_state_dict(state["opt"])
         aux_opt.load_state_dict(state["aux_opt"])
         step, elapsed = state["step"], state["elapsed"]
@@ -230,19 +238,20 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
             _atomic_save(
                 {"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
                  "step": step, "elapsed": elapsed, "rng": torch.get_rng_state(), "config": asdict(cfg),
-                 "hardware": hardware(device, world)},
+                 "hardware": hardware(device, world), "finished": finished},
                 ckpt_path,
             )
 
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=Path(cfg.out).name)
     last_val: dict = {}
+    finished = budget_used(cfg, step, elapsed) >= 1.0
     started = time.time() - elapsed
-    while step < cfg.steps:
+    while not finished:
         t0 = time.time()
         first = step * cfg.batch + rank * per_rank
         x = torch.stack([data[first + j] for j in range(per_rank)]).to(device)
         for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, step)
+            group["lr"] = lr_at(cfg, step, elapsed)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             out_dict = net(x)
         terms = rate_distortion(out_dict, x, cfg.lmbda, cfg.metric)
@@ -252,11 +261,11 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
             dist.all_reduce(check)
             finite = math.isfinite(float(check))
         else:
-            finite = math.isfinite(float(loss))
+            finite = math.isfinite(float(loss.detach()))
         if not finite:
             bar.close()
             raise TrainingDiverged(
-                f"loss is {float(loss)} at step {step}; the last good checkpoint is {ckpt_path} "
+                f"loss is {float(loss.detach())} at step {step}; the last good checkpoint is {ckpt_path} "
                 "(lower the learning rate or lambda, then resume)"
             )
         opt.zero_grad(set_to_none=True)
@@ -275,6 +284,11 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
         aux_opt.step()
         step += 1
         elapsed = time.time() - started
+        if world > 1 and cfg.max_minutes:  # every process must stop at the same step
+            clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
+            dist.broadcast(clock, 0)
+            elapsed = float(clock)
+        finished = budget_used(cfg, step, elapsed) >= 1.0
         if world > 1:
             for k in ("loss", "bpp", "mse"):
                 t = terms[k].detach().clone()
@@ -282,22 +296,21 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
                 terms[k] = t / world
             terms["psnr"] = -10 * torch.log10(terms["mse"].clamp_min(1e-10))
         if rank == 0:
-            row = {k: f"{float(v):.6g}" for k, v in terms.items()}
-            row.update(step=step, aux=f"{float(aux):.4g}", lr=f"{lr_at(cfg, step - 1):.3g}",
+            row = {k: f"{float(v.detach()):.6g}" for k, v in terms.items()}
+            row.update(step=step, aux=f"{float(aux):.4g}", lr=f"{opt.param_groups[0]['lr']:.3g}",
                        seconds=f"{elapsed:.1f}")
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            if step % cfg.log_every == 0 or finished:
                 log.write(row)
             bar.set_postfix(loss=row["loss"], bpp=row["bpp"], psnr=row["psnr"], s_step=f"{time.time() - t0:.2f}")
             bar.update(1)
-            if cfg.val_every and (step % cfg.val_every == 0 or step == cfg.steps):
+            if cfg.val_every and (step % cfg.val_every == 0 or finished):
                 last_val = validate(model, val_images, cfg, device)
                 val_log.write({"step": step, **{k: f"{v:.6g}" for k, v in last_val.items()}})
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+        if step % cfg.ckpt_every == 0 or finished:
             checkpoint()
-        if cfg.max_minutes and elapsed > cfg.max_minutes * 60:
-            checkpoint()
+        if finished:
             break
     bar.close()
-    if rank == 0 and step >= cfg.steps:
+    if rank == 0 and finished:
         model.update(force=True)
-    return {"step": step, "elapsed": elapsed, "val": last_val, "model": model}
+    return {"step": step, "elapsed": elapsed, "val": last_val, "model": model, "finished": finished}

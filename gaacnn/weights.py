@@ -2,8 +2,9 @@
 
 A weights file is a ``torch.save`` dict: {"format": "gaacnn-weights", "version": 1,
 "model": build_model kwargs, "state_dict": float tensors in half precision where requested
-(without the entropy-coder tables), "meta": training facts}. ``load_model`` rebuilds the model,
-restores float32, and rebuilds the entropy coder tables (CompressAI ``update``).
+(without the entropy-coder tables and constructor constants), "meta": training facts}.
+``load_model`` rebuilds the model, restores float32, and rebuilds the entropy coder tables
+(CompressAI ``update``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ FORMAT = "gaacnn-weights"
 # Entropy-coder tables that CompressAI's ``update()`` derives from the parameters: not stored in
 # weights files (about 20 % of a small model's file), rebuilt by ``load_model``.
 DERIVED = ("._quantized_cdf", "._offset", "._cdf_length", ".scale_table")
+# Constants the constructor sets (lower bounds, GDN pedestals, the factorized prior's target, the
+# context model's mask): not stored either. Files written before they were left out hold them in
+# half precision, where the likelihood bound 1e-9 became 0 (an infinite rate in training):
+# ``load_model`` keeps those stored values (same fingerprints and bitstreams as when the files were
+# evaluated), a fine-tune (``load_into``) always takes the model's own.
+CONSTANTS = (".bound", ".pedestal", ".target", ".scale_bound", ".mask")
 
 
 class WeightsError(GaacnnError):
@@ -41,7 +48,7 @@ def save_weights(model: CompressionModel, path: str | Path, meta: dict | None = 
     """Write inference weights; returns the file's SHA-256."""
     state = {
         k: (v.half() if half and v.is_floating_point() else v).cpu()
-        for k, v in model.state_dict().items() if not k.endswith(DERIVED)
+        for k, v in model.state_dict().items() if not k.endswith(DERIVED + CONSTANTS)
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,17 +97,31 @@ def load_state(path: str | Path) -> dict:
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
+def complete_state(model: CompressionModel, state: dict, own_constants: bool = True) -> dict:
+    """Add what weights files leave out (coder tables, constants) from ``model``'s own state;
+    ``own_constants`` also replaces stored constants (see ``CONSTANTS``)."""
+    for k, v in model.state_dict().items():
+        if (k.endswith(DERIVED) and k not in state) or (k.endswith(CONSTANTS) and (own_constants or k not in state)):
+            state[k] = v
+    return state
+
+
+def load_into(model: CompressionModel, path: str | Path, strict: bool = True) -> None:
+    """Load a weights file or training checkpoint into ``model`` (the start of a fine-tune)."""
+    try:
+        model.load_state_dict(complete_state(model, load_state(path)), strict=strict)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: weights do not fit the model: {str(exc)[:200]}") from None
+
+
 def load_model(path: str | Path, sha256: str | None = None, device: str = "cpu") -> CompressionModel:
     """Rebuild, load and prepare a model for coding (eval mode, CDF tables updated)."""
     obj = _read(path, sha256)
     desc = dict(obj["model"])
     model = build_model(desc.pop("arch"), **desc)
     state = {k: v.float() if v.is_floating_point() else v for k, v in obj["state_dict"].items()}
-    for k, v in model.state_dict().items():  # derived tables left out of the file: rebuilt by update()
-        if k.endswith(DERIVED) and k not in state:
-            state[k] = v
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(complete_state(model, state, own_constants=False))
     except RuntimeError as exc:
         raise WeightsError(f"{path}: weights do not fit the model {obj['model']}: {str(exc)[:200]}") from None
     model.update(force=True)

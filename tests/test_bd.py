@@ -68,9 +68,11 @@ def test_ablation_table_against_the_control_family():
     table, control = study.ablation_table([curve("GAACNN small mse (measured here)", 1.0),
                                            curve("control mshp mse (measured here)", 0.0),
                                            curve("GAACNN small ms-ssim (measured here)", 2.0),
-                                           curve("control mshp ms-ssim (measured here)", 0.5), codec])
+                                           curve("control mshp ms-ssim (measured here)", 0.5), codec,
+                                           curve("GAACNN small GPU mse (measured here)", 3.0)])
     assert control is not None
     rows = table.set_index("method")
+    # the GPU family has no GPU control: not compared with the CPU one
     assert list(rows.index) == ["GAACNN small mse (measured here)", "GAACNN small ms-ssim (measured here)"]
     mse, msssim = rows.loc["GAACNN small mse (measured here)"], rows.loc["GAACNN small ms-ssim (measured here)"]
     assert mse["anchor"] == "control mshp mse (measured here)" and mse["bd_psnr_db"] == pytest.approx(1.0)

@@ -163,3 +163,75 @@ def test_weights_leave_out_the_coder_tables_and_rebuild_them(tmp_path, arch):
         assert torch.equal(v, loaded.state_dict()[k]), k
     x = torch.rand(1, 3, 64, 64)
     assert encode(model, x) == encode(loaded, x)
+
+
+@pytest.mark.parametrize("arch", ["gaacnn", "mshp"])
+def test_fine_tune_from_half_weights_keeps_the_likelihood_bound(tmp_path, arch):
+    """Half precision rounds CompressAI's likelihood bound (1e-9) to 0: weights files leave such
+    constants out, and a fine-tune takes the model's own even from an older file that holds them."""
+    from gaacnn.weights import CONSTANTS, load_into
+    from gaacnn.zoo import build_model
+
+    def build():
+        return build_model("gaacnn", "tiny") if arch == "gaacnn" else build_model("mshp", N=16, M=24)
+
+    torch.manual_seed(0)
+    model = build()
+    save_weights(model, tmp_path / "w.pth", half=True)
+    obj = torch.load(tmp_path / "w.pth", weights_only=False)
+    assert not [k for k in obj["state_dict"] if k.endswith(CONSTANTS)]
+    # an older file: constants stored in half precision, the likelihood bounds rounded to zero
+    obj["state_dict"].update({k: v.half() for k, v in model.state_dict().items() if k.endswith(CONSTANTS)})
+    bounds = [k for k in obj["state_dict"] if k.endswith("likelihood_lower_bound.bound")]
+    assert bounds and all(float(obj["state_dict"][k]) == 0.0 for k in bounds)
+    torch.save(obj, tmp_path / "old.pth")
+    tuned = build()
+    load_into(tuned, tmp_path / "old.pth")
+    for k in bounds:
+        assert float(tuned.state_dict()[k]) == pytest.approx(1e-9)
+    # and training from it: the rate of a far-off latent stays finite
+    tuned.train()
+    out = tuned(torch.rand(1, 3, 64, 64) * 40)
+    assert all(torch.isfinite(torch.log2(lk)).all() for lk in out["likelihoods"].values())
+
+
+def test_a_timed_run_decays_and_finishes_within_its_wall_time(tmp_path):
+    """``max_minutes``: the step schedule follows the wall-time budget, and the run ends finished."""
+    from gaacnn.ship import finished, slim
+
+    result = train(_cfg(tmp_path / "run", steps=10**6, max_minutes=0.05, threads=1), progress=False)
+    assert result["finished"] and 0 < result["step"] < 10**6
+    rates = {r["lr"] for r in csv.DictReader(open(tmp_path / "run" / "train.csv"))}
+    assert {"0.0001", "1e-05"} <= rates
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert finished(state) and state["step"] == result["step"]
+    # shrunk for copying off a GPU machine: model only, in half precision, still loadable
+    slim(tmp_path / "run")
+    small = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert "opt" not in small and all(v.dtype != torch.float32 for v in small["model"].values())
+    assert load_model(tmp_path / "run" / "checkpoint.pt") is not None
+
+
+def test_slim_refuses_an_unfinished_run(tmp_path):
+    from gaacnn.ship import slim
+
+    train(_cfg(tmp_path / "run", steps=3, threads=1, ckpt_every=1, max_minutes=0), progress=False)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    state["finished"], state["step"] = False, 1
+    torch.save(state, tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(SystemExit, match="not finished"):
+        slim(tmp_path / "run")
+
+
+def test_lineage_of_a_fine_tune_from_shipped_weights(tmp_path, monkeypatch):
+    """A fine-tune started from a weights file counts the steps and runs that file's manifest entry lists."""
+    from gaacnn import manifest, ship
+
+    monkeypatch.setattr(manifest, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(manifest, "MANIFEST", tmp_path / "weights" / "manifest.json")
+    train(_cfg(tmp_path / "base", steps=2, threads=1), progress=False)
+    ship.ship(tmp_path / "base", "tiny-base", "tiny test")
+    train(_cfg(tmp_path / "ft", steps=1, threads=1, lmbda=0.005, init=str(tmp_path / "weights" / "tiny-base.pth")),
+          progress=False)
+    entry = ship.ship(tmp_path / "ft", "tiny-ft", "tiny test")
+    assert entry["steps"] == 3 and entry["lineage"] == [str(tmp_path / "base"), str(tmp_path / "ft")]
