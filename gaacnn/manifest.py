@@ -51,3 +51,18 @@ def add(entry: dict, path: Path | None = None) -> None:
     items.sort(key=lambda e: e["name"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"weights": items}, indent=2) + "\n")
+
+
+def remove(name: str, path: Path | None = None) -> dict:
+    """Take an entry out of the manifest and delete its weights file and logs; returns the entry."""
+    path = path or MANIFEST
+    entry = next((e for e in entries(path) if e["name"] == name), None)
+    if entry is None:
+        raise WeightsError(f"no weights named {name!r} in {path}")
+    folder = path.parent
+    for rel in (entry["file"], entry.get("train_log"), f"logs/{name}-val.csv"):
+        if rel:
+            (folder / rel).unlink(missing_ok=True)
+    items = [e for e in entries(path) if e["name"] != name]
+    path.write_text(json.dumps({"weights": items}, indent=2) + "\n")
+    return entry

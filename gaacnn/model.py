@@ -167,9 +167,9 @@ class GAACNN(CompressionModel):
             )
             yield idx, positions, (list(range(n)), cdfs, lengths, offsets)
 
-    def _padded_volume(self, shape: tuple[int, int, int]) -> Tensor:
+    def _padded_volume(self, shape: tuple[int, int, int], device: torch.device) -> Tensor:
         r = self.preset.context_kernel // 2
-        return torch.zeros(shape[0] + 2 * r, shape[1] + 2 * r, shape[2] + 2 * r).flatten()
+        return torch.zeros(shape[0] + 2 * r, shape[1] + 2 * r, shape[2] + 2 * r, device=device).flatten()
 
     @single_thread()
     def _encode_wavefront(self, y: Tensor, hyper: Tensor) -> bytes:
@@ -179,10 +179,10 @@ class GAACNN(CompressionModel):
         abs_max = max(1, int(y_hat.abs().max().item()) + 1)
         if abs_max > 0xFFFF:
             raise ValueError("latent values out of range: the model weights are not usable")
-        volume = self._padded_volume(shape)
+        volume = self._padded_volume(shape, y.device)
         flat_values = y_hat.flatten()
         r = self.preset.context_kernel // 2
-        volume[padded_positions(torch.arange(flat_values.numel()), shape, r)] = flat_values
+        volume[padded_positions(torch.arange(flat_values.numel(), device=y.device), shape, r)] = flat_values
         encoder = BufferedRansEncoder()
         for idx, _, coding in self._wavefront_steps(volume, hyper, shape, abs_max):
             encoder.encode_with_indexes((flat_values[idx] + abs_max).int().tolist(), *coding)
@@ -193,11 +193,12 @@ class GAACNN(CompressionModel):
         """Inverse of :meth:`_encode_wavefront`: the decoded (M, H, W) latent."""
         shape = (self.preset.latent, hyper.size(-2), hyper.size(-1))
         (abs_max,) = struct.unpack(">H", string[:2])
-        volume = self._padded_volume(shape)
+        volume = self._padded_volume(shape, hyper.device)
         decoder = RansDecoder()
         decoder.set_stream(string[2:])
         for _, positions, coding in self._wavefront_steps(volume, hyper, shape, abs_max):
-            volume[positions] = torch.tensor(decoder.decode_stream(*coding), dtype=volume.dtype) - abs_max
+            decoded = decoder.decode_stream(*coding)
+            volume[positions] = torch.tensor(decoded, dtype=volume.dtype, device=volume.device) - abs_max
         r = self.preset.context_kernel // 2
         padded = volume.view(shape[0] + 2 * r, shape[1] + 2 * r, shape[2] + 2 * r)
         return padded[r : r + shape[0], r : r + shape[1], r : r + shape[2]].clone()

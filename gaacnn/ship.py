@@ -133,7 +133,12 @@ def main() -> None:
     ap.add_argument("--float32", action="store_true", help="keep float32 (default: half precision)")
     ap.add_argument("--slim", action="store_true",
                     help="only shrink RUN's finished checkpoint for copying (model, half precision)")
+    ap.add_argument("--unship", nargs="+", metavar="NAME", help="take shipped weights out (file, logs, entry)")
     args = ap.parse_args()
+    if args.unship:
+        for name in args.unship:
+            print("unshipped", manifest.remove(name)["file"])
+        return
     if args.slim and args.run:
         print("slimmed", slim(args.run))
         return

@@ -235,3 +235,7 @@ def test_lineage_of_a_fine_tune_from_shipped_weights(tmp_path, monkeypatch):
           progress=False)
     entry = ship.ship(tmp_path / "ft", "tiny-ft", "tiny test")
     assert entry["steps"] == 3 and entry["lineage"] == [str(tmp_path / "base"), str(tmp_path / "ft")]
+    # taking the base out of the manifest deletes its file and logs, and keeps the fine-tune
+    manifest.remove("tiny-base")
+    assert [e["name"] for e in manifest.entries()] == ["tiny-ft"]
+    assert not list((tmp_path / "weights").rglob("tiny-base*"))
