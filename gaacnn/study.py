@@ -142,11 +142,12 @@ def write_table(df: pd.DataFrame, out_stem: Path, title: str) -> list[Path]:
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     csv_path, md_path, png_path = (out_stem.with_suffix(s) for s in (".csv", ".md", ".png"))
     df.to_csv(csv_path, index=False)
-    md_path.write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=".3f") + "\n")
+    formats = tuple("g" if c == "lambda" else ".3f" for c in df.columns)  # lambdas span 5e-05 to 220
+    md_path.write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=formats) + "\n")
     fig, ax = plt.subplots(figsize=(min(18, 2 + 1.6 * len(df.columns)), 0.8 + 0.32 * (len(df) + 1)))
     ax.axis("off")
-    cells = [[("" if isinstance(v, float) and np.isnan(v) else (f"{v:.3f}" if isinstance(v, float) else str(v)))
-              for v in row] for row in df.itertuples(index=False)]
+    cells = [[("" if isinstance(v, float) and np.isnan(v) else (f"{v:{fmt}}" if isinstance(v, float) else str(v)))
+              for v, fmt in zip(row, formats)] for row in df.itertuples(index=False)]
     table = ax.table(cellText=cells, colLabels=list(df.columns), loc="center", cellLoc="left")
     table.auto_set_font_size(False)
     table.set_fontsize(7)
