@@ -91,10 +91,13 @@ def sha256_of(name_or_path: str | Path) -> str:
     return manifest.find(str(name_or_path))["sha256"]
 
 
+def _float32(state: dict) -> dict:
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def load_state(path: str | Path) -> dict:
     """Float32 state dict of a weights file or training checkpoint."""
-    state = _read(path)["state_dict"]
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    return _float32(_read(path)["state_dict"])
 
 
 def complete_state(model: CompressionModel, state: dict, own_constants: bool = True) -> dict:
@@ -119,9 +122,8 @@ def load_model(path: str | Path, sha256: str | None = None, device: str = "cpu")
     obj = _read(path, sha256)
     desc = dict(obj["model"])
     model = build_model(desc.pop("arch"), **desc)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in obj["state_dict"].items()}
     try:
-        model.load_state_dict(complete_state(model, state, own_constants=False))
+        model.load_state_dict(complete_state(model, _float32(obj["state_dict"]), own_constants=False))
     except RuntimeError as exc:
         raise WeightsError(f"{path}: weights do not fit the model {obj['model']}: {str(exc)[:200]}") from None
     model.update(force=True)
