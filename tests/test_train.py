@@ -56,10 +56,14 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     assert 4 <= killed_at < 10, "the run was not killed mid-way"
     resumed = train(_cfg(tmp_path / "run", steps=10, ckpt_every=2, threads=1), resume=True, progress=False)
     assert resumed["step"] == 10
+    # Tolerance: the two processes' CPU kernels may round differently (measured: up to 2.2e-6 on the
+    # coordinate-attention biases, in about half the runs); one lost or repeated Adam step moves
+    # parameters by about the learning rate, 1e-4.
     for (k, a), b in zip(ref["model"].state_dict().items(), resumed["model"].state_dict().values()):
         if a.is_floating_point():
-            assert torch.allclose(a, b, atol=1e-6), k
-    assert _losses(tmp_path / "run" / "train.csv")[10] == pytest.approx(_losses(tmp_path / "ref" / "train.csv")[10])
+            assert torch.allclose(a, b, atol=1e-5), k
+    assert _losses(tmp_path / "run" / "train.csv")[10] == pytest.approx(_losses(tmp_path / "ref" / "train.csv")[10],
+                                                                         rel=1e-4)
 
 
 def test_nan_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
