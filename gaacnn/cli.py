@@ -13,6 +13,9 @@ from pathlib import Path
 
 from .errors import GaacnnError
 
+SAME_DEVICE = ("cpu (default) or cuda; decode on the kind of device that encoded: GAACNN's entropy "
+               "parameters differ between CPU and CUDA kernels, so its bytes do too")
+
 
 def _cmd_compress(args) -> None:
     from . import manifest
@@ -140,14 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("image")
     c.add_argument("out")
     c.add_argument("--weights", required=True, help="weights file, or a name from weights/manifest.json")
-    c.add_argument("--device", default="cpu")
+    c.add_argument("--device", default="cpu", help=SAME_DEVICE)
     c.set_defaults(func=_cmd_compress)
 
     d = sub.add_parser("decompress", help=".gaac file -> PNG")
     d.add_argument("file")
     d.add_argument("out")
     d.add_argument("--weights", help="default: the shipped weights whose fingerprint the file names")
-    d.add_argument("--device", default="cpu")
+    d.add_argument("--device", default="cpu", help=SAME_DEVICE)
     d.set_defaults(func=_cmd_decompress)
 
     t = sub.add_parser("train", help="train a model (see gaacnn.train.TrainConfig)")

@@ -2,8 +2,10 @@
 
 - ``quick`` (train): the small preset and the size-matched control on CPU, 128x128 patches, batch 8:
   a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
-  the lambdas (GAACNN: plus a 600-step fine-tune past each end); 5 lambdas per metric ship for each
+  the lambdas (GAACNN: plus a 600-step fine-tune past each end); 4 lambdas per metric ship for each
   (the CPU budget counts: about 3 h for GAACNN small on two cores, 25 min for the control).
+- ``gpu`` (train): the quick profile's two CPU bases fine-tuned on a GPU at four MSE lambdas (batch 16,
+  256x256, 2,710 steps or 8 minutes): what a GPU lent for a quarter of an hour can add.
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
 - ``default`` (figures): shipped weights, all of Kodak, the high-resolution sets, every codec.
 - ``smoke`` (figures): random-weight tiny models, two Kodak images, two qualities per codec.
@@ -27,14 +29,18 @@ QUICK_MSSSIM = (0.3, 1.2, 4.58, 16.64, 60.5)
 QUICK_MSE_LOW, QUICK_MSE_HIGH = 0.00005, 0.18
 QUICK_MSSSIM_LOW, QUICK_MSSSIM_HIGH = 0.075, 220
 END_STEPS = 600  # fine-tune steps of the two end points (the others: ``finetune_steps``)
-# What ships (weights/ stays well under 100 MB): GAACNN small keeps the two end points and drops two
-# middle lambdas per metric; the control ships its five.
+# What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
+# family, spread over each family's rates (the bases at lambda 0.0483 ship: fine-tunes start there).
 QUICK_SHIP = {
-    ("gaacnn", "mse"): (QUICK_MSE_LOW, 0.0002, 0.0035, 0.0483, QUICK_MSE_HIGH),
-    ("gaacnn", "ms-ssim"): (QUICK_MSSSIM_LOW, 0.3, 4.58, 60.5, QUICK_MSSSIM_HIGH),
-    ("mshp", "mse"): QUICK_MSE,
-    ("mshp", "ms-ssim"): QUICK_MSSSIM,
+    ("gaacnn", "mse"): (QUICK_MSE_LOW, 0.0035, 0.0483, QUICK_MSE_HIGH),
+    ("gaacnn", "ms-ssim"): (QUICK_MSSSIM_LOW, 0.3, 4.58, QUICK_MSSSIM_HIGH),
+    ("mshp", "mse"): (0.0002, 0.0009, 0.0035, 0.0483),
+    ("mshp", "ms-ssim"): (0.3, 1.2, 4.58, 60.5),
 }
+# The GPU profile: fine-tunes of each quick base (shipped weights) at CompressAI's q2 / q4 / q5 / q6
+# lambdas; a step budget with a wall-time guard, so a run also ends inside a lent GPU's quarter hour.
+GPU_MSE = (0.0009, 0.0035, 0.013, 0.0483)
+GPU_STEPS, GPU_MINUTES = 2710, 8.0
 PAPER_MSE = (8, 12, 16, 24, 32, 64, 128, 256, 512, 1024, 2048)
 PAPER_MSSSIM = (1.8, 3.6, 7.2, 14.4, 28.8)
 
@@ -83,6 +89,26 @@ def ships(job: TrainConfig) -> bool:
     return job.lmbda in QUICK_SHIP.get((job.arch, job.metric), ())
 
 
+def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
+    """The ``gpu`` profile: each lambda a fine-tune of the shipped quick base (``weights/<tag>-mse-
+    0.0483.pth``), all independent, so they can run side by side on one GPU."""
+    tag = quick_tag(arch)
+    return [TrainConfig(arch=arch, preset="small", metric="mse", lmbda=lm, steps=GPU_STEPS, batch=16, patch=256,
+                        device="auto", max_minutes=GPU_MINUTES, val_every=1000, ckpt_every=500, log_every=50,
+                        init=f"weights/{tag}-mse-{QUICK_MSE[-1]}.pth", out=f"runs/gpu/{tag}-mse-{lm}")
+            for lm in GPU_MSE]
+
+
+def shipped_name(job: TrainConfig) -> str:
+    """The weights name a profile's run ships under: its run folder's name, ``-gpu`` after the tag
+    for the GPU profile (``runs/gpu/gaacnn-small-mse-0.013`` -> ``gaacnn-small-gpu-mse-0.013``)."""
+    name = job.out.rstrip("/").split("/")[-1]
+    if job.out.startswith("runs/gpu/"):
+        tag = quick_tag(job.arch)
+        name = f"{tag}-gpu{name[len(tag):]}"
+    return name
+
+
 def paper_jobs() -> list[TrainConfig]:
     jobs = []
     for lm in PAPER_MSE:
@@ -121,7 +147,7 @@ FIGURE_PROFILES = {
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m gaacnn.profiles")
     ap.add_argument("command", choices=["train", "list"])
-    ap.add_argument("--profile", default="quick", choices=["quick", "paper", "default"])
+    ap.add_argument("--profile", default="quick", choices=["quick", "gpu", "paper", "default"])
     ap.add_argument("--control", action="store_true", help="train the CompressAI control instead")
     ap.add_argument("--base-steps", type=int, default=2000)
     ap.add_argument("--finetune-steps", type=int, default=400)
@@ -129,8 +155,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     profile = "quick" if args.profile == "default" else args.profile
-    jobs = paper_jobs() if profile == "paper" else quick_jobs(
-        "mshp" if args.control else "gaacnn", args.base_steps, args.finetune_steps, tuple(args.metrics), args.threads)
+    arch = "mshp" if args.control else "gaacnn"
+    if profile == "paper":
+        jobs = paper_jobs()
+    elif profile == "gpu":
+        jobs = gpu_jobs(arch)
+    else:
+        jobs = quick_jobs(arch, args.base_steps, args.finetune_steps, tuple(args.metrics), args.threads)
     for job in jobs:
         if args.command == "list":
             print(job.out, job.metric, job.lmbda, job.steps)

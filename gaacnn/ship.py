@@ -2,6 +2,7 @@
 
     python -m gaacnn.ship runs/quick/gaacnn-small-mse-0.013 --name gaacnn-small-mse-0.013 --family "GAACNN small mse"
     python -m gaacnn.ship --profile quick     # every finished run of `make train PROFILE=quick`
+    python -m gaacnn.ship --profile gpu       # ... of `make train PROFILE=gpu`
 """
 
 from __future__ import annotations
@@ -38,25 +39,28 @@ def _lineage(init: str | None) -> tuple[int, float, list[str]]:
 
 def ship_profile(profile: str = "quick", force: bool = False) -> list[dict]:
     """Ship every finished run of a training profile that is not shipped yet: ``quick`` (GAACNN small
-    and the control) or ``paper`` (the authors' presets)."""
-    from .profiles import paper_jobs, quick_jobs, ships
+    and the control, the lambdas in ``QUICK_SHIP``), ``gpu`` (their GPU fine-tunes) or ``paper``
+    (the authors' presets)."""
+    from .profiles import gpu_jobs, paper_jobs, quick_jobs, shipped_name, ships
 
+    families = (("gaacnn", "GAACNN small"), ("mshp", "control mshp"))
     if profile == "paper":
         jobs = [(job, f"GAACNN {job.preset} {job.metric}") for job in paper_jobs()]
+    elif profile == "gpu":
+        jobs = [(job, f"{family} GPU {job.metric}") for arch, family in families for job in gpu_jobs(arch)]
     else:
-        jobs = [(job, f"{family} {job.metric}") for arch, family in (("gaacnn", "GAACNN small"),
-                                                                      ("mshp", "control mshp"))
+        jobs = [(job, f"{family} {job.metric}") for arch, family in families
                 for job in quick_jobs(arch) if ships(job)]
     shipped = {e["name"] for e in manifest.entries()}
     out = []
     for job, family in jobs:
-        run = Path(job.out)
+        run, name = Path(job.out), shipped_name(job)
         ckpt = run / "checkpoint.pt"
-        if not ckpt.exists() or (run.name in shipped and not force):
+        if not ckpt.exists() or (name in shipped and not force):
             continue
         if not finished(torch.load(ckpt, map_location="cpu", weights_only=False)):
             continue  # unfinished: resume it with `make train`
-        out.append(ship(run, run.name, family))
+        out.append(ship(run, name, family))
     return out
 
 
@@ -128,7 +132,7 @@ def main() -> None:
     ap.add_argument("run", type=Path, nargs="?", help="a run folder (or --quick-profile)")
     ap.add_argument("--name")
     ap.add_argument("--family")
-    ap.add_argument("--profile", choices=["quick", "paper"], help="ship every finished run of this profile")
+    ap.add_argument("--profile", choices=["quick", "gpu", "paper"], help="ship every finished run of this profile")
     ap.add_argument("--force", action="store_true", help="with --profile: ship again runs already shipped")
     ap.add_argument("--float32", action="store_true", help="keep float32 (default: half precision)")
     ap.add_argument("--slim", action="store_true",

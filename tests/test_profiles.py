@@ -1,0 +1,55 @@
+"""The training profiles (``gaacnn.profiles``) and the weights that ship from them."""
+
+from __future__ import annotations
+
+import pytest
+
+from gaacnn import manifest
+from gaacnn.profiles import GPU_MSE, QUICK_MSE, QUICK_SHIP, gpu_jobs, quick_jobs, shipped_name, ships
+
+
+@pytest.mark.parametrize("arch", ["gaacnn", "mshp"])
+def test_quick_chains_start_from_earlier_runs(arch):
+    jobs = quick_jobs(arch)
+    base = jobs[0]
+    assert base.init is None and base.lmbda == QUICK_MSE[-1] and base.metric == "mse"
+    outs = [job.out for job in jobs]
+    assert len(set(outs)) == len(outs)
+    for i, job in enumerate(jobs[1:], 1):
+        parent = job.init.removesuffix("/checkpoint.pt")
+        assert parent in outs[:i], f"{job.out} starts from {parent}, not an earlier run"
+    ms_ssim = [job for job in jobs if job.metric == "ms-ssim"]
+    assert ms_ssim[0].init == f"{base.out}/checkpoint.pt"  # the MS-SSIM chain starts on the MSE base
+
+
+@pytest.mark.parametrize("arch", ["gaacnn", "mshp"])
+@pytest.mark.parametrize("metric", ["mse", "ms-ssim"])
+def test_at_least_four_trained_lambdas_ship_per_family(arch, metric):
+    trained = {job.lmbda for job in quick_jobs(arch) if job.metric == metric}
+    chosen = QUICK_SHIP[(arch, metric)]
+    assert len(chosen) >= 4 and set(chosen) <= trained
+    assert sum(ships(job) for job in quick_jobs(arch) if job.metric == metric) == len(chosen)
+
+
+def test_gpu_jobs_fine_tune_the_shipped_quick_base():
+    for arch in ("gaacnn", "mshp"):
+        jobs = gpu_jobs(arch)
+        assert [job.lmbda for job in jobs] == list(GPU_MSE)
+        base = quick_jobs(arch)[0]
+        assert {job.init for job in jobs} == {f"weights/{shipped_name(base)}.pth"}
+        assert all(job.device == "auto" and job.max_minutes > 0 and job.batch == 16 for job in jobs)
+    assert shipped_name(gpu_jobs("gaacnn")[2]) == "gaacnn-small-gpu-mse-0.013"
+    assert shipped_name(quick_jobs("gaacnn")[0]) == "gaacnn-small-mse-0.0483"
+
+
+def test_the_manifest_ships_what_the_profiles_name():
+    """Every run the quick and GPU profiles ship is in weights/ with its metric and lambda, and
+    nothing else is (so `make train` and `make paper-figures` agree on the model set)."""
+    entries = {e["name"]: e for e in manifest.entries()}
+    named = [job for arch in ("gaacnn", "mshp") for job in quick_jobs(arch) if ships(job)]
+    named += [job for arch in ("gaacnn", "mshp") for job in gpu_jobs(arch)]
+    for job in named:
+        entry = entries.get(shipped_name(job))
+        assert entry is not None, f"{shipped_name(job)} is not shipped"
+        assert (entry["metric"], entry["lambda"], entry["batch"]) == (job.metric, job.lmbda, job.batch)
+    assert set(entries) == {shipped_name(job) for job in named}
