@@ -105,3 +105,43 @@ def bit_allocation(model, x: Tensor) -> dict:
     z_bits = -torch.log2(out["likelihoods"]["z"]).sum()
     data = encode(model, x)
     return {"y_bits_map": y_bits, "estimated_bits": float(y_bits.sum() + z_bits), "real_bits": 8 * len(data)}
+
+
+def bits_by_border_distance(bits_map: Tensor) -> Tensor:
+    """Mean of a (H, W) per-position bit map (``bit_allocation``'s ``y_bits_map``) at each distance
+    from the nearest edge of the latent, 0 (the edge) up to the centre.
+
+    A check on the training patch size: a model trained only on small patches never sees a latent
+    far from an edge (a 128-px patch has an 8x8 latent: distance at most 3), and can learn a rate
+    that holds only near edges; on a large image its interior then costs several times more."""
+    h, w = bits_map.shape
+    rows = torch.arange(h)
+    cols = torch.arange(w)
+    dist = torch.minimum(torch.minimum(rows, h - 1 - rows)[:, None], torch.minimum(cols, w - 1 - cols)[None, :])
+    return torch.stack([bits_map[dist == d].mean() for d in range(int(dist.max()) + 1)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m gaacnn.explain border-rate WEIGHTS...``: each model's bits per latent position by
+    distance from the edge, on one Kodak image (mean of each ring, rounding as at test time)."""
+    import argparse
+
+    from . import manifest
+    from .study import load_kodak_tensor
+
+    ap = argparse.ArgumentParser(prog="python -m gaacnn.explain")
+    ap.add_argument("command", choices=["border-rate"])
+    ap.add_argument("weights", nargs="+", help="manifest names or weights files")
+    ap.add_argument("--kodak", type=int, default=0, help="Kodak image index (0: kodim01)")
+    args = ap.parse_args(argv)
+    x = load_kodak_tensor(args.kodak)
+    for name in args.weights:
+        model = manifest.load(name).eval()
+        with torch.no_grad():
+            bits = -torch.log2(model(x)["likelihoods"]["y"][0]).sum(0)
+        profile = bits_by_border_distance(bits)
+        print(f"{name}: " + " ".join(f"{v:.0f}" for v in profile.tolist()))
+
+
+if __name__ == "__main__":
+    main()

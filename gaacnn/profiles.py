@@ -2,8 +2,9 @@
 
 - ``quick`` (train): the small preset and the size-matched control on CPU, 128x128 patches, batch 8:
   a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
-  the lambdas (GAACNN: plus a 600-step fine-tune past each end); 4 lambdas per metric ship for each
-  (the CPU budget counts: about 3 h for GAACNN small on two cores, 25 min for the control).
+  the lambdas (GAACNN: plus a 600-step fine-tune past each end); then each of the 4 lambdas per metric
+  that ship gets a last 200-step fine-tune on 256x256 patches, batch 2 (same pixels per step). The
+  CPU budget counts: about 4 h for GAACNN small on two cores, 35 min for the control.
 - ``gpu`` (train): the quick profile's two CPU bases fine-tuned on a GPU at four MSE lambdas (batch 16,
   256x256, 2,710 steps or 8 minutes): what a GPU lent for a quarter of an hour can add.
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
@@ -29,6 +30,11 @@ QUICK_MSSSIM = (0.3, 1.2, 4.58, 16.64, 60.5)
 QUICK_MSE_LOW, QUICK_MSE_HIGH = 0.00005, 0.18
 QUICK_MSSSIM_LOW, QUICK_MSSSIM_HIGH = 0.075, 220
 END_STEPS = 600  # fine-tune steps of the two end points (the others: ``finetune_steps``)
+# The last stage of every shipped quick model. Trained on 128-px patches alone (an 8x8 latent), the
+# models spent 2-5x more bits per latent position in the interior of a large image than within 3
+# positions of an edge, the only positions such a patch has (``explain.bits_by_border_distance``);
+# 200 steps on 256-px patches (patch x4 in area, batch / 4): a cheap cure, in the time this CPU had.
+POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
 # family, spread over each family's rates (the bases at lambda 0.0483 ship: fine-tunes start there).
 QUICK_SHIP = {
@@ -54,11 +60,12 @@ def quick_tag(arch: str) -> str:
 
 def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int = 400,
                metrics: tuple[str, ...] = ("mse", "ms-ssim"), threads: int = 0,
-               end_steps: int = END_STEPS) -> list[TrainConfig]:
+               end_steps: int = END_STEPS, polish_steps: int = POLISH_STEPS) -> list[TrainConfig]:
     """A base run at the highest MSE lambda, then a chain of fine-tunes per metric, each from the
     previous one, from high to low rate (small lambda steps move the rate fastest). The MS-SSIM
     chain starts from the MSE base (the authors also start MS-SSIM training on MSE). GAACNN's chains
-    also go one step below their lowest lambda and one above their highest (``end_steps`` each)."""
+    also go one step below their lowest lambda and one above their highest (``end_steps`` each).
+    Last, each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``)."""
     tag = quick_tag(arch)
     base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
                        patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
@@ -81,28 +88,34 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
             low, high = ends[metric]
             jobs.append(finetune(metric, low, parent, end_steps))
             jobs.append(finetune(metric, high, base.out if metric == "mse" else top, end_steps))
-    return jobs
+    shipped = [job for job in jobs if job.lmbda in QUICK_SHIP.get((arch, job.metric), ())]
+    return jobs + [replace(job, patch=POLISH_PATCH, batch=POLISH_BATCH, steps=polish_steps, val_every=polish_steps,
+                           ckpt_every=100, init=f"{job.out}/checkpoint.pt", out=f"{job.out}-p256")
+                   for job in shipped]
 
 
 def ships(job: TrainConfig) -> bool:
-    """Whether a quick-profile run is one of the shipped models (``QUICK_SHIP``)."""
-    return job.lmbda in QUICK_SHIP.get((job.arch, job.metric), ())
+    """Whether a quick-profile run is one of the shipped models: the 256-px last stage of a lambda
+    in ``QUICK_SHIP``."""
+    return job.out.endswith("-p256") and job.lmbda in QUICK_SHIP.get((job.arch, job.metric), ())
 
 
 def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
-    """The ``gpu`` profile: each lambda a fine-tune of the shipped quick base (``weights/<tag>-mse-
-    0.0483.pth``), all independent, so they can run side by side on one GPU."""
+    """The ``gpu`` profile: each lambda a fine-tune of the quick profile's base run (before its
+    256-px stage), all independent, so they can run side by side on one GPU. (The shipped GPU runs
+    started from the half-precision copy of that base that shipped before the 256-px stage existed.)"""
     tag = quick_tag(arch)
     return [TrainConfig(arch=arch, preset="small", metric="mse", lmbda=lm, steps=GPU_STEPS, batch=16, patch=256,
                         device="auto", max_minutes=GPU_MINUTES, val_every=1000, ckpt_every=500, log_every=50,
-                        init=f"weights/{tag}-mse-{QUICK_MSE[-1]}.pth", out=f"runs/gpu/{tag}-mse-{lm}")
+                        init=f"runs/quick/{tag}-mse-{QUICK_MSE[-1]}/checkpoint.pt", out=f"runs/gpu/{tag}-mse-{lm}")
             for lm in GPU_MSE]
 
 
 def shipped_name(job: TrainConfig) -> str:
-    """The weights name a profile's run ships under: its run folder's name, ``-gpu`` after the tag
-    for the GPU profile (``runs/gpu/gaacnn-small-mse-0.013`` -> ``gaacnn-small-gpu-mse-0.013``)."""
-    name = job.out.rstrip("/").split("/")[-1]
+    """The weights name a profile's run ships under: its run folder's name, without the quick
+    profile's ``-p256`` stage suffix, with ``-gpu`` after the tag for the GPU profile
+    (``runs/gpu/gaacnn-small-mse-0.013`` -> ``gaacnn-small-gpu-mse-0.013``)."""
+    name = job.out.rstrip("/").split("/")[-1].removesuffix("-p256")
     if job.out.startswith("runs/gpu/"):
         tag = quick_tag(job.arch)
         name = f"{tag}-gpu{name[len(tag):]}"

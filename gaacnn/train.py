@@ -44,7 +44,7 @@ class TrainConfig:
     lmbda: float = 0.013
     steps: int = 1000
     batch: int = 8  # global batch, split over DDP processes
-    patch: int = 128
+    patch: int = 256  # smaller patches teach a rate that holds only near edges (explain.bits_by_border_distance)
     lr: float = 1e-4
     aux_lr: float = 1e-3
     clip: float = 2.0
@@ -297,7 +297,7 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
             terms["psnr"] = -10 * torch.log10(terms["mse"].clamp_min(1e-10))
         if rank == 0:
             row = {k: f"{float(v.detach()):.6g}" for k, v in terms.items()}
-            row.update(step=step, aux=f"{float(aux):.4g}", lr=f"{opt.param_groups[0]['lr']:.3g}",
+            row.update(step=step, aux=f"{float(aux.detach()):.4g}", lr=f"{opt.param_groups[0]['lr']:.3g}",
                        seconds=f"{elapsed:.1f}")
             if step % cfg.log_every == 0 or finished:
                 log.write(row)

@@ -81,3 +81,17 @@ def test_paper_presets_parameter_count_is_close_to_the_authors():
     n = count_parameters(GAACNN("paper-low"))
     assert 70e6 < n < 100e6
     assert count_parameters(GAACNN("paper-high")) > n
+
+
+def test_bits_by_border_distance_rings():
+    from gaacnn.explain import bits_by_border_distance
+
+    bits = torch.zeros(6, 8)
+    bits[0, :] = bits[-1, :] = bits[:, 0] = bits[:, -1] = 4.0  # the edge ring
+    bits[1:5, 1:7] = 2.0
+    bits[2:4, 2:6] = 1.0  # the innermost ring (distance 2)
+    profile = bits_by_border_distance(bits)
+    assert profile.tolist() == [4.0, 2.0, 1.0]
+    square = torch.arange(64.0).reshape(8, 8)
+    assert len(bits_by_border_distance(square)) == 4
+    assert float(bits_by_border_distance(square)[3]) == float(square[3:5, 3:5].mean())

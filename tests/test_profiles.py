@@ -36,10 +36,23 @@ def test_gpu_jobs_fine_tune_the_shipped_quick_base():
         jobs = gpu_jobs(arch)
         assert [job.lmbda for job in jobs] == list(GPU_MSE)
         base = quick_jobs(arch)[0]
-        assert {job.init for job in jobs} == {f"weights/{shipped_name(base)}.pth"}
+        assert {job.init for job in jobs} == {f"{base.out}/checkpoint.pt"}
         assert all(job.device == "auto" and job.max_minutes > 0 and job.batch == 16 for job in jobs)
     assert shipped_name(gpu_jobs("gaacnn")[2]) == "gaacnn-small-gpu-mse-0.013"
     assert shipped_name(quick_jobs("gaacnn")[0]) == "gaacnn-small-mse-0.0483"
+
+
+@pytest.mark.parametrize("arch", ["gaacnn", "mshp"])
+def test_what_ships_ends_on_256_px_patches(arch):
+    jobs = quick_jobs(arch)
+    shipped = [job for job in jobs if ships(job)]
+    assert shipped and all(job.patch == 256 and job.out.endswith("-p256") for job in shipped)
+    by_out = {job.out: job for job in jobs}
+    for job in shipped:
+        parent = by_out[job.init.removesuffix("/checkpoint.pt")]
+        assert (parent.metric, parent.lmbda, parent.patch) == (job.metric, job.lmbda, 128)
+        assert shipped_name(job) == shipped_name(parent)
+        assert job.batch * job.patch**2 == parent.batch * parent.patch**2  # same pixels per step
 
 
 def test_the_manifest_ships_what_the_profiles_name():
@@ -51,5 +64,6 @@ def test_the_manifest_ships_what_the_profiles_name():
     for job in named:
         entry = entries.get(shipped_name(job))
         assert entry is not None, f"{shipped_name(job)} is not shipped"
-        assert (entry["metric"], entry["lambda"], entry["batch"]) == (job.metric, job.lmbda, job.batch)
+        assert (entry["metric"], entry["lambda"], entry["batch"], entry["patch"]) == (
+            job.metric, job.lmbda, job.batch, job.patch)
     assert set(entries) == {shipped_name(job) for job in named}

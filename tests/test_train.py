@@ -243,3 +243,44 @@ def test_lineage_of_a_fine_tune_from_shipped_weights(tmp_path, monkeypatch):
     manifest.remove("tiny-base")
     assert [e["name"] for e in manifest.entries()] == ["tiny-ft"]
     assert not list((tmp_path / "weights").rglob("tiny-base*"))
+
+
+@pytest.mark.parametrize("arch", ["mshp", "gaacnn"])
+def test_loop_matches_a_plain_compressai_training_loop(tmp_path, arch):
+    """Our loop (LR schedule, aux loss, clipping, data order) takes the same steps as CompressAI's
+    example loop written out by hand with its RateDistortionLoss, on the same patches and init."""
+    from compressai.losses import RateDistortionLoss
+
+    from gaacnn.data import RandomCrops, dataset_paths
+    from gaacnn.zoo import build_model
+
+    steps = 12
+    cfg = _cfg(tmp_path / "ours", arch=arch, steps=steps, lmbda=0.013, milestones=(0.5,), threads=1)
+    train(cfg, progress=False)
+    ours = _losses(tmp_path / "ours" / "train.csv")
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(arch, cfg.preset).train()
+    params = dict(model.named_parameters())
+    opt = torch.optim.Adam([p for n, p in params.items() if not n.endswith(".quantiles")], lr=cfg.lr)
+    aux_opt = torch.optim.Adam([p for n, p in params.items() if n.endswith(".quantiles")], lr=cfg.aux_lr)
+    criterion = RateDistortionLoss(lmbda=cfg.lmbda)
+    data = RandomCrops(dataset_paths(cfg.train_set), cfg.patch, cfg.seed)
+    plain = {}
+    for step in range(steps):
+        if step == steps // 2:  # the one milestone: lr / 10
+            opt.param_groups[0]["lr"] = cfg.lr / 10
+        x = torch.stack([data[step * cfg.batch + j] for j in range(cfg.batch)])
+        loss = criterion(model(x), x)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        aux_opt.zero_grad()
+        model.aux_loss().backward()
+        aux_opt.step()
+        plain[step + 1] = float(loss)
+    assert sorted(ours) == sorted(plain)
+    for step in plain:
+        assert ours[step] == pytest.approx(plain[step], rel=1e-4), step
+    assert plain[steps] != pytest.approx(plain[1], rel=1e-3)  # it did train
