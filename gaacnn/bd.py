@@ -24,6 +24,10 @@ def _prepare(x, y) -> tuple[np.ndarray, np.ndarray]:
     x, y = x[order], y[order]
     if len(np.unique(x)) != len(x):
         raise ValueError("duplicate points on the integration axis")
+    if not (np.diff(y) > 0).all():
+        # a family whose quality falls as its rate rises is no rate-distortion curve: the fits
+        # (the cubic above all) then give numbers with no meaning, so refuse it
+        raise ValueError("quality does not rise with rate along the curve (a dominated point)")
     return x, y
 
 

@@ -143,7 +143,11 @@ def write_table(df: pd.DataFrame, out_stem: Path, title: str) -> list[Path]:
     csv_path, md_path, png_path = (out_stem.with_suffix(s) for s in (".csv", ".md", ".png"))
     df.to_csv(csv_path, index=False)
     formats = tuple("g" if c == "lambda" else ".3f" for c in df.columns)  # lambdas span 5e-05 to 220
-    md_path.write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=formats) + "\n")
+    note = ""
+    if any(c.startswith(("bd_", "mse_bd", "msssim_bd")) for c in df.columns):
+        note = ("\nnan: no BD value: the curves do not overlap, have too few points, or one family's "
+                "quality does not rise with its rate (a dominated point, which BD cannot integrate).\n")
+    md_path.write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=formats) + "\n" + note)
     fig, ax = plt.subplots(figsize=(min(18, 2 + 1.6 * len(df.columns)), 0.8 + 0.32 * (len(df) + 1)))
     ax.axis("off")
     cells = [[("" if isinstance(v, float) and np.isnan(v) else (f"{v:{fmt}}" if isinstance(v, float) else str(v)))

@@ -90,3 +90,12 @@ def test_pick_for_comparison_matches_bpp_across_families():
               "c-lo": {"bpp": 0.25}, "c-hi": {"bpp": 0.9}}
     assert [e["name"] for e in pick_for_comparison(entries, points, 0.5)] == ["g-hi", "c-hi"]
     assert [e["name"] for e in pick_for_comparison(entries, points, 0.3)] == ["g-lo", "c-lo"]
+
+
+@pytest.mark.parametrize("method", ["cubic", "pchip"])
+def test_a_curve_whose_quality_falls_is_refused(method):
+    anchor = ([0.1, 0.2, 0.4, 0.8], [26.0, 28.0, 30.0, 32.0])
+    dominated = ([0.05, 0.3, 0.35, 0.4], [20.0, 27.0, 26.5, 27.5])  # more rate, less quality
+    for fn in (bd_rate, bd_quality):
+        with pytest.raises(ValueError, match="does not rise"):
+            fn(*anchor, *dominated, method=method)
