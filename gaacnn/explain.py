@@ -91,18 +91,24 @@ def graph_summary(model, x: Tensor) -> dict:
             "attention": weights[0], "adjacency": adj[0]}
 
 
-def bit_allocation(model, x: Tensor) -> dict:
-    """Estimated bits per latent position (sum over channels of -log2 likelihood, rounding as at test time)
-    next to the real coded size of the same image."""
-    from .codec import encode
-
+def _test_time_likelihoods(model, x: Tensor) -> dict[str, Tensor]:
+    """The likelihoods of one no-grad forward pass in eval mode (rounding as at test time)."""
     was = model.training
     model.eval()
     with torch.no_grad():
         out = model(x)
     model.train(was)
-    y_bits = -torch.log2(out["likelihoods"]["y"][0]).sum(0)
-    z_bits = -torch.log2(out["likelihoods"]["z"]).sum()
+    return out["likelihoods"]
+
+
+def bit_allocation(model, x: Tensor) -> dict:
+    """Estimated bits per latent position (sum over channels of -log2 likelihood, rounding as at test time)
+    next to the real coded size of the same image."""
+    from .codec import encode
+
+    out = _test_time_likelihoods(model, x)
+    y_bits = -torch.log2(out["y"][0]).sum(0)
+    z_bits = -torch.log2(out["z"]).sum()
     data = encode(model, x)
     return {"y_bits_map": y_bits, "estimated_bits": float(y_bits.sum() + z_bits), "real_bits": 8 * len(data)}
 
@@ -136,9 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     x = load_kodak_tensor(args.kodak)
     for name in args.weights:
-        model = manifest.load(name).eval()
-        with torch.no_grad():
-            bits = -torch.log2(model(x)["likelihoods"]["y"][0]).sum(0)
+        bits = -torch.log2(_test_time_likelihoods(manifest.load(name), x)["y"][0]).sum(0)
         profile = bits_by_border_distance(bits)
         print(f"{name}: " + " ".join(f"{v:.0f}" for v in profile.tolist()))
 

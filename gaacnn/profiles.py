@@ -36,14 +36,14 @@ END_STEPS = 600  # fine-tune steps of the two end points (the others: ``finetune
 # 200 steps on 256-px patches (patch x4 in area, batch / 4): a cheap cure, in the time this CPU had.
 POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
-# family, spread over each family's rates (the bases at lambda 0.0483 ship: fine-tunes start there).
+# family, spread over each family's rates.
 QUICK_SHIP = {
     ("gaacnn", "mse"): (QUICK_MSE_LOW, 0.0035, 0.0483, QUICK_MSE_HIGH),
     ("gaacnn", "ms-ssim"): (QUICK_MSSSIM_LOW, 0.3, 4.58, QUICK_MSSSIM_HIGH),
     ("mshp", "mse"): (0.0002, 0.0009, 0.0035, 0.0483),
     ("mshp", "ms-ssim"): (0.3, 1.2, 4.58, 60.5),
 }
-# The GPU profile: fine-tunes of each quick base (shipped weights) at CompressAI's q2 / q4 / q5 / q6
+# The GPU profile: fine-tunes of each quick base run at CompressAI's q2 / q4 / q5 / q6
 # lambdas; a step budget with a wall-time guard, so a run also ends inside a lent GPU's quarter hour.
 GPU_MSE = (0.0009, 0.0035, 0.013, 0.0483)
 GPU_STEPS, GPU_MINUTES = 2710, 8.0
