@@ -3,8 +3,9 @@
 - ``quick`` (train): the small preset and the size-matched control on CPU, 128x128 patches, batch 8:
   a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
   the lambdas (GAACNN: plus a 600-step fine-tune past each end); then each of the 4 lambdas per metric
-  that ship gets a last 200-step fine-tune on 256x256 patches, batch 2 (same pixels per step). The
-  CPU budget counts: about 4 h for GAACNN small on two cores, 35 min for the control.
+  that ship gets a last 200-step fine-tune on 256x256 patches, batch 2 (same pixels per step), and
+  the top MSE lambda 3,000 more steps there. The CPU budget counts: about 5.5 h for GAACNN small on
+  two cores, 50 min for the control.
 - ``gpu`` (train): the quick profile's two CPU bases fine-tuned on a GPU at four MSE lambdas (batch 16,
   256x256, 2,710 steps or 8 minutes): what a GPU lent for a quarter of an hour can add.
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
@@ -35,10 +36,15 @@ END_STEPS = 600  # fine-tune steps of the two end points (the others: ``finetune
 # positions of an edge, the only positions such a patch has (``explain.bits_by_border_distance``);
 # 200 steps on 256-px patches (patch x4 in area, batch / 4): a cheap cure, in the time this CPU had.
 POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
+# The top MSE lambda of each family then trains on at 256 px, batch 2: short runs level off near
+# 25 dB on Kodak and below 0.5 bpp at any lambda, so the top of the rate span needs more steps, not a
+# larger lambda (GAACNN small MSE 0.0483 -> 0.18 moved Kodak from 0.333 to 0.356 bpp).
+LONG_STEPS = 3000
+QUICK_LONG = {("gaacnn", "mse"): QUICK_MSE_HIGH, ("mshp", "mse"): QUICK_MSE[-1]}
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
 # family, spread over each family's rates.
 QUICK_SHIP = {
-    ("gaacnn", "mse"): (QUICK_MSE_LOW, 0.0035, 0.0483, QUICK_MSE_HIGH),
+    ("gaacnn", "mse"): (QUICK_MSE_LOW, 0.0009, 0.0035, QUICK_MSE_HIGH),
     ("gaacnn", "ms-ssim"): (QUICK_MSSSIM_LOW, 0.3, 4.58, QUICK_MSSSIM_HIGH),
     ("mshp", "mse"): (0.0002, 0.0009, 0.0035, 0.0483),
     ("mshp", "ms-ssim"): (0.3, 1.2, 4.58, 60.5),
@@ -60,12 +66,14 @@ def quick_tag(arch: str) -> str:
 
 def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int = 400,
                metrics: tuple[str, ...] = ("mse", "ms-ssim"), threads: int = 0,
-               end_steps: int = END_STEPS, polish_steps: int = POLISH_STEPS) -> list[TrainConfig]:
+               end_steps: int = END_STEPS, polish_steps: int = POLISH_STEPS,
+               long_steps: int = LONG_STEPS) -> list[TrainConfig]:
     """A base run at the highest MSE lambda, then a chain of fine-tunes per metric, each from the
     previous one, from high to low rate (small lambda steps move the rate fastest). The MS-SSIM
     chain starts from the MSE base (the authors also start MS-SSIM training on MSE). GAACNN's chains
     also go one step below their lowest lambda and one above their highest (``end_steps`` each).
-    Last, each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``)."""
+    Then each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``), and the top MSE
+    lambda (``QUICK_LONG``) ``long_steps`` more at 256 px (``<run>-long``)."""
     tag = quick_tag(arch)
     base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
                        patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
@@ -89,15 +97,23 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
             jobs.append(finetune(metric, low, parent, end_steps))
             jobs.append(finetune(metric, high, base.out if metric == "mse" else top, end_steps))
     shipped = [job for job in jobs if job.lmbda in QUICK_SHIP.get((arch, job.metric), ())]
-    return jobs + [replace(job, patch=POLISH_PATCH, batch=POLISH_BATCH, steps=polish_steps, val_every=polish_steps,
-                           ckpt_every=100, init=f"{job.out}/checkpoint.pt", out=f"{job.out}-p256")
-                   for job in shipped]
+    polished = [replace(job, patch=POLISH_PATCH, batch=POLISH_BATCH, steps=polish_steps, val_every=polish_steps,
+                        ckpt_every=100, init=f"{job.out}/checkpoint.pt", out=f"{job.out}-p256")
+                for job in shipped]
+    longer = [replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=f"{job.out}/checkpoint.pt",
+                      out=f"{job.out.removesuffix('-p256')}-long")
+              for job in polished if long_steps and QUICK_LONG.get((arch, job.metric)) == job.lmbda]
+    return jobs + polished + longer
 
 
 def ships(job: TrainConfig) -> bool:
-    """Whether a quick-profile run is one of the shipped models: the 256-px last stage of a lambda
-    in ``QUICK_SHIP``."""
-    return job.out.endswith("-p256") and job.lmbda in QUICK_SHIP.get((job.arch, job.metric), ())
+    """Whether a quick-profile run is one of the shipped models: the last 256-px stage of a lambda
+    in ``QUICK_SHIP`` (``-long`` for the ``QUICK_LONG`` lambda, else ``-p256``)."""
+    if job.lmbda not in QUICK_SHIP.get((job.arch, job.metric), ()):
+        return False
+    if QUICK_LONG.get((job.arch, job.metric)) == job.lmbda:
+        return job.out.endswith("-long")
+    return job.out.endswith("-p256")
 
 
 def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
@@ -115,7 +131,7 @@ def shipped_name(job: TrainConfig) -> str:
     """The weights name a profile's run ships under: its run folder's name, without the quick
     profile's ``-p256`` stage suffix, with ``-gpu`` after the tag for the GPU profile
     (``runs/gpu/gaacnn-small-mse-0.013`` -> ``gaacnn-small-gpu-mse-0.013``)."""
-    name = job.out.rstrip("/").split("/")[-1].removesuffix("-p256")
+    name = job.out.rstrip("/").split("/")[-1].removesuffix("-p256").removesuffix("-long")
     if job.out.startswith("runs/gpu/"):
         tag = quick_tag(job.arch)
         name = f"{tag}-gpu{name[len(tag):]}"

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from gaacnn import manifest
-from gaacnn.profiles import GPU_MSE, QUICK_MSE, QUICK_SHIP, gpu_jobs, quick_jobs, shipped_name, ships
+from gaacnn.profiles import (
+    GPU_MSE,
+    LONG_STEPS,
+    QUICK_LONG,
+    QUICK_MSE,
+    QUICK_SHIP,
+    gpu_jobs,
+    quick_jobs,
+    shipped_name,
+    ships,
+)
 
 
 @pytest.mark.parametrize("arch", ["gaacnn", "mshp"])
@@ -46,13 +56,18 @@ def test_gpu_jobs_fine_tune_the_shipped_quick_base():
 def test_what_ships_ends_on_256_px_patches(arch):
     jobs = quick_jobs(arch)
     shipped = [job for job in jobs if ships(job)]
-    assert shipped and all(job.patch == 256 and job.out.endswith("-p256") for job in shipped)
+    assert shipped and all(job.patch == 256 and job.out.endswith(("-p256", "-long")) for job in shipped)
     by_out = {job.out: job for job in jobs}
     for job in shipped:
         parent = by_out[job.init.removesuffix("/checkpoint.pt")]
+        if job.out.endswith("-long"):  # the top MSE lambda trains on from its 256-px stage
+            assert parent.out.endswith("-p256") and job.steps == LONG_STEPS
+            assert (job.metric, job.lmbda) == ("mse", QUICK_LONG[(arch, "mse")])
+            job, parent = parent, by_out[parent.init.removesuffix("/checkpoint.pt")]
         assert (parent.metric, parent.lmbda, parent.patch) == (job.metric, job.lmbda, 128)
         assert shipped_name(job) == shipped_name(parent)
         assert job.batch * job.patch**2 == parent.batch * parent.patch**2  # same pixels per step
+    assert sum(job.out.endswith("-long") for job in shipped) == 1
 
 
 def test_the_manifest_ships_what_the_profiles_name():
