@@ -4,8 +4,8 @@
   a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
   the lambdas (GAACNN: plus a 600-step fine-tune past each end); then each of the 4 lambdas per metric
   that ship gets a last 200-step fine-tune on 256x256 patches, batch 2 (same pixels per step), and
-  the top MSE lambda 3,000 more steps there. The CPU budget counts: about 5.5 h for GAACNN small on
-  two cores, 50 min for the control.
+  the top lambda per metric 3,000 more steps there. The CPU budget counts: about 6.5 h for GAACNN small on
+  two cores, 1 h for the control.
 - ``gpu`` (train): the quick profile's two CPU bases fine-tuned on a GPU at four MSE lambdas (batch 16,
   256x256, 2,710 steps or 8 minutes): what a GPU lent for a quarter of an hour can add.
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
@@ -36,11 +36,12 @@ END_STEPS = 600  # fine-tune steps of the two end points (the others: ``finetune
 # positions of an edge, the only positions such a patch has (``explain.bits_by_border_distance``);
 # 200 steps on 256-px patches (patch x4 in area, batch / 4): a cheap cure, in the time this CPU had.
 POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
-# The top MSE lambda of each family then trains on at 256 px, batch 2: short runs level off near
-# 25 dB on Kodak and below 0.5 bpp at any lambda, so the top of the rate span needs more steps, not a
+# The top lambda of each family then trains on at 256 px, batch 2: short runs level off near 25 dB
+# on Kodak and below 0.5 bpp at any lambda, so the top of the rate span needs more steps, not a
 # larger lambda (GAACNN small MSE 0.0483 -> 0.18 moved Kodak from 0.333 to 0.356 bpp).
 LONG_STEPS = 3000
-QUICK_LONG = {("gaacnn", "mse"): QUICK_MSE_HIGH, ("mshp", "mse"): QUICK_MSE[-1]}
+QUICK_LONG = {("gaacnn", "mse"): QUICK_MSE_HIGH, ("gaacnn", "ms-ssim"): QUICK_MSSSIM_HIGH,
+              ("mshp", "mse"): QUICK_MSE[-1], ("mshp", "ms-ssim"): QUICK_MSSSIM[-1]}
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
 # family, spread over each family's rates.
 QUICK_SHIP = {
@@ -72,8 +73,8 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
     previous one, from high to low rate (small lambda steps move the rate fastest). The MS-SSIM
     chain starts from the MSE base (the authors also start MS-SSIM training on MSE). GAACNN's chains
     also go one step below their lowest lambda and one above their highest (``end_steps`` each).
-    Then each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``), and the top MSE
-    lambda (``QUICK_LONG``) ``long_steps`` more at 256 px (``<run>-long``)."""
+    Then each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``), and the top
+    lambda of each metric (``QUICK_LONG``) ``long_steps`` more at 256 px (``<run>-long``)."""
     tag = quick_tag(arch)
     base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
                        patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
