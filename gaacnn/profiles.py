@@ -4,7 +4,7 @@
   a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
   the lambdas (GAACNN: plus a 600-step fine-tune past each end); then each of the 4 lambdas per metric
   that ship gets a last 200-step fine-tune on 256x256 patches, batch 2 (same pixels per step), and
-  the top lambda per metric 3,000 more steps there. The CPU budget counts: about 6.5 h for GAACNN small on
+  the top lambda per metric 3,000 more steps there. The CPU budget counts: about 5 h for GAACNN small on
   two cores, 1 h for the control.
 - ``gpu`` (train): the quick profile's two CPU bases fine-tuned on a GPU at four MSE lambdas (batch 16,
   256x256, 2,710 steps or 8 minutes): what a GPU lent for a quarter of an hour can add.
@@ -130,7 +130,7 @@ def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
 
 def shipped_name(job: TrainConfig) -> str:
     """The weights name a profile's run ships under: its run folder's name, without the quick
-    profile's ``-p256`` stage suffix, with ``-gpu`` after the tag for the GPU profile
+    profile's ``-p256`` / ``-long`` stage suffixes, with ``-gpu`` after the tag for the GPU profile
     (``runs/gpu/gaacnn-small-mse-0.013`` -> ``gaacnn-small-gpu-mse-0.013``)."""
     name = job.out.rstrip("/").split("/")[-1].removesuffix("-p256").removesuffix("-long")
     if job.out.startswith("runs/gpu/"):
