@@ -40,8 +40,6 @@ POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
 # on Kodak and below 0.5 bpp at any lambda, so the top of the rate span needs more steps, not a
 # larger lambda (GAACNN small MSE 0.0483 -> 0.18 moved Kodak from 0.333 to 0.356 bpp).
 LONG_STEPS = 3000
-QUICK_LONG = {("gaacnn", "mse"): QUICK_MSE_HIGH, ("gaacnn", "ms-ssim"): QUICK_MSSSIM_HIGH,
-              ("mshp", "mse"): QUICK_MSE[-1], ("mshp", "ms-ssim"): QUICK_MSSSIM[-1]}
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
 # family, spread over each family's rates.
 QUICK_SHIP = {
@@ -56,6 +54,11 @@ GPU_MSE = (0.0009, 0.0035, 0.013, 0.0483)
 GPU_STEPS, GPU_MINUTES = 2710, 8.0
 PAPER_MSE = (8, 12, 16, 24, 32, 64, 128, 256, 512, 1024, 2048)
 PAPER_MSSSIM = (1.8, 3.6, 7.2, 14.4, 28.8)
+
+
+def long_lambda(arch: str, metric: str) -> float:
+    """The lambda that gets the long 256-px stage: the family's highest shipped lambda."""
+    return max(QUICK_SHIP[(arch, metric)])
 
 
 def quick_tag(arch: str) -> str:
@@ -74,7 +77,7 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
     chain starts from the MSE base (the authors also start MS-SSIM training on MSE). GAACNN's chains
     also go one step below their lowest lambda and one above their highest (``end_steps`` each).
     Then each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``), and the top
-    lambda of each metric (``QUICK_LONG``) ``long_steps`` more at 256 px (``<run>-long``)."""
+    lambda of each metric (``long_lambda``) ``long_steps`` more at 256 px (``<run>-long``)."""
     tag = quick_tag(arch)
     base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
                        patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
@@ -103,16 +106,16 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
                 for job in shipped]
     longer = [replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=f"{job.out}/checkpoint.pt",
                       out=f"{job.out.removesuffix('-p256')}-long")
-              for job in polished if long_steps and QUICK_LONG.get((arch, job.metric)) == job.lmbda]
+              for job in polished if long_steps and job.lmbda == long_lambda(arch, job.metric)]
     return jobs + polished + longer
 
 
 def ships(job: TrainConfig) -> bool:
     """Whether a quick-profile run is one of the shipped models: the last 256-px stage of a lambda
-    in ``QUICK_SHIP`` (``-long`` for the ``QUICK_LONG`` lambda, else ``-p256``)."""
+    in ``QUICK_SHIP`` (``-long`` for its highest lambda, else ``-p256``)."""
     if job.lmbda not in QUICK_SHIP.get((job.arch, job.metric), ()):
         return False
-    if QUICK_LONG.get((job.arch, job.metric)) == job.lmbda:
+    if job.lmbda == long_lambda(job.arch, job.metric):
         return job.out.endswith("-long")
     return job.out.endswith("-p256")
 

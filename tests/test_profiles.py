@@ -8,10 +8,10 @@ from gaacnn import manifest
 from gaacnn.profiles import (
     GPU_MSE,
     LONG_STEPS,
-    QUICK_LONG,
     QUICK_MSE,
     QUICK_SHIP,
     gpu_jobs,
+    long_lambda,
     quick_jobs,
     shipped_name,
     ships,
@@ -62,7 +62,7 @@ def test_what_ships_ends_on_256_px_patches(arch):
         parent = by_out[job.init.removesuffix("/checkpoint.pt")]
         if job.out.endswith("-long"):  # the top lambda trains on from its 256-px stage
             assert parent.out.endswith("-p256") and job.steps == LONG_STEPS
-            assert job.lmbda == QUICK_LONG[(arch, job.metric)] == max(QUICK_SHIP[(arch, job.metric)])
+            assert job.lmbda == long_lambda(arch, job.metric) == max(QUICK_SHIP[(arch, job.metric)])
             job, parent = parent, by_out[parent.init.removesuffix("/checkpoint.pt")]
         assert (parent.metric, parent.lmbda, parent.patch) == (job.metric, job.lmbda, 128)
         assert shipped_name(job) == shipped_name(parent)
