@@ -4,8 +4,8 @@
   a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
   the lambdas (GAACNN: plus a 600-step fine-tune past each end); then each of the 4 lambdas per metric
   that ship gets a last 200-step fine-tune on 256x256 patches, batch 2 (same pixels per step), and
-  the top lambda per metric 3,000 more steps there. The CPU budget counts: about 5 h for GAACNN small on
-  two cores, 1 h for the control.
+  the top lambda per metric two rounds of 3,000 more steps there. The CPU budget counts: about 6 h for
+  GAACNN small on two cores, 1.3 h for the control.
 - ``gpu`` (train): the quick profile's two CPU bases fine-tuned on a GPU at four MSE lambdas (batch 16,
   256x256, 2,710 steps or 8 minutes): what a GPU lent for a quarter of an hour can add.
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass, replace
 
 from .loss import paper_lambda
@@ -38,8 +39,10 @@ END_STEPS = 600  # fine-tune steps of the two end points (the others: ``finetune
 POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
 # The top lambda of each family then trains on at 256 px, batch 2: short runs level off near 25 dB
 # on Kodak and below 0.5 bpp at any lambda, so the top of the rate span needs more steps, not a
-# larger lambda (GAACNN small MSE 0.0483 -> 0.18 moved Kodak from 0.333 to 0.356 bpp).
-LONG_STEPS = 3000
+# larger lambda (GAACNN small MSE 0.0483 -> 0.18 moved Kodak from 0.333 to 0.356 bpp). The steps
+# come in rounds of LONG_STEPS, each a run of its own from the one before (``<run>-long``,
+# ``<run>-long2``, ...), sized so that a 3-hour CPU session finishes a GAACNN round (about 70 min).
+LONG_STEPS, LONG_ROUNDS = 3000, 2
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
 # family, spread over each family's rates.
 QUICK_SHIP = {
@@ -61,6 +64,11 @@ def long_lambda(arch: str, metric: str) -> float:
     return max(QUICK_SHIP[(arch, metric)])
 
 
+def long_suffix(round_: int) -> str:
+    """Run-folder suffix of the ``round_``-th long stage (1-based): ``-long``, ``-long2``, ..."""
+    return "-long" if round_ == 1 else f"-long{round_}"
+
+
 def quick_tag(arch: str) -> str:
     """Run / weights name prefix of a quick-profile family."""
     from .zoo import CONTROL_SIZE
@@ -71,13 +79,14 @@ def quick_tag(arch: str) -> str:
 def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int = 400,
                metrics: tuple[str, ...] = ("mse", "ms-ssim"), threads: int = 0,
                end_steps: int = END_STEPS, polish_steps: int = POLISH_STEPS,
-               long_steps: int = LONG_STEPS) -> list[TrainConfig]:
+               long_steps: int = LONG_STEPS, long_rounds: int = LONG_ROUNDS) -> list[TrainConfig]:
     """A base run at the highest MSE lambda, then a chain of fine-tunes per metric, each from the
     previous one, from high to low rate (small lambda steps move the rate fastest). The MS-SSIM
     chain starts from the MSE base (the authors also start MS-SSIM training on MSE). GAACNN's chains
     also go one step below their lowest lambda and one above their highest (``end_steps`` each).
     Then each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``), and the top
-    lambda of each metric (``long_lambda``) ``long_steps`` more at 256 px (``<run>-long``)."""
+    lambda of each metric (``long_lambda``) ``long_rounds`` runs of ``long_steps`` more at 256 px,
+    each from the last (``<run>-long``, ``<run>-long2``, ...)."""
     tag = quick_tag(arch)
     base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
                        patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
@@ -104,19 +113,25 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
     polished = [replace(job, patch=POLISH_PATCH, batch=POLISH_BATCH, steps=polish_steps, val_every=polish_steps,
                         ckpt_every=100, init=f"{job.out}/checkpoint.pt", out=f"{job.out}-p256")
                 for job in shipped]
-    longer = [replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=f"{job.out}/checkpoint.pt",
-                      out=f"{job.out.removesuffix('-p256')}-long")
-              for job in polished if long_steps and job.lmbda == long_lambda(arch, job.metric)]
+    longer = []
+    for job in polished:
+        if not long_steps or job.lmbda != long_lambda(arch, job.metric):
+            continue
+        parent = job
+        for round_ in range(1, long_rounds + 1):
+            parent = replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=f"{parent.out}/checkpoint.pt",
+                             out=job.out.removesuffix("-p256") + long_suffix(round_))
+            longer.append(parent)
     return jobs + polished + longer
 
 
 def ships(job: TrainConfig) -> bool:
     """Whether a quick-profile run is one of the shipped models: the last 256-px stage of a lambda
-    in ``QUICK_SHIP`` (``-long`` for its highest lambda, else ``-p256``)."""
+    in ``QUICK_SHIP`` (the last long round for its highest lambda, else ``-p256``)."""
     if job.lmbda not in QUICK_SHIP.get((job.arch, job.metric), ()):
         return False
     if job.lmbda == long_lambda(job.arch, job.metric):
-        return job.out.endswith("-long")
+        return job.out.endswith(long_suffix(LONG_ROUNDS))
     return job.out.endswith("-p256")
 
 
@@ -133,9 +148,9 @@ def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
 
 def shipped_name(job: TrainConfig) -> str:
     """The weights name a profile's run ships under: its run folder's name, without the quick
-    profile's ``-p256`` / ``-long`` stage suffixes, with ``-gpu`` after the tag for the GPU profile
+    profile's ``-p256`` / ``-long<k>`` stage suffixes, with ``-gpu`` after the tag for the GPU profile
     (``runs/gpu/gaacnn-small-mse-0.013`` -> ``gaacnn-small-gpu-mse-0.013``)."""
-    name = job.out.rstrip("/").split("/")[-1].removesuffix("-p256").removesuffix("-long")
+    name = re.sub(r"-(p256|long\d*)$", "", job.out.rstrip("/").split("/")[-1])
     if job.out.startswith("runs/gpu/"):
         tag = quick_tag(job.arch)
         name = f"{tag}-gpu{name[len(tag):]}"

@@ -7,15 +7,18 @@ import pytest
 from gaacnn import manifest
 from gaacnn.profiles import (
     GPU_MSE,
+    LONG_ROUNDS,
     LONG_STEPS,
     QUICK_MSE,
     QUICK_SHIP,
     gpu_jobs,
     long_lambda,
+    long_suffix,
     quick_jobs,
     shipped_name,
     ships,
 )
+from gaacnn.train import TrainConfig
 
 
 @pytest.mark.parametrize("arch", ["gaacnn", "mshp"])
@@ -56,18 +59,30 @@ def test_gpu_jobs_fine_tune_the_shipped_quick_base():
 def test_what_ships_ends_on_256_px_patches(arch):
     jobs = quick_jobs(arch)
     shipped = [job for job in jobs if ships(job)]
-    assert shipped and all(job.patch == 256 and job.out.endswith(("-p256", "-long")) for job in shipped)
+    last = long_suffix(LONG_ROUNDS)
+    assert shipped and all(job.patch == 256 and job.out.endswith(("-p256", last)) for job in shipped)
     by_out = {job.out: job for job in jobs}
     for job in shipped:
         parent = by_out[job.init.removesuffix("/checkpoint.pt")]
-        if job.out.endswith("-long"):  # the top lambda trains on from its 256-px stage
-            assert parent.out.endswith("-p256") and job.steps == LONG_STEPS
+        if job.out.endswith(last):  # the top lambda trains on from its 256-px stage, round after round
             assert job.lmbda == long_lambda(arch, job.metric) == max(QUICK_SHIP[(arch, job.metric)])
-            job, parent = parent, by_out[parent.init.removesuffix("/checkpoint.pt")]
+            for round_ in range(LONG_ROUNDS, 0, -1):
+                assert job.out.endswith(long_suffix(round_)) and job.steps == LONG_STEPS
+                assert (parent.lmbda, parent.metric, parent.patch, parent.batch) == (
+                    job.lmbda, job.metric, job.patch, job.batch)
+                job, parent = parent, by_out[parent.init.removesuffix("/checkpoint.pt")]
+            assert job.out.endswith("-p256")
         assert (parent.metric, parent.lmbda, parent.patch) == (job.metric, job.lmbda, 128)
         assert shipped_name(job) == shipped_name(parent)
         assert job.batch * job.patch**2 == parent.batch * parent.patch**2  # same pixels per step
-    assert sorted(job.metric for job in shipped if job.out.endswith("-long")) == ["ms-ssim", "mse"]
+    assert sorted(job.metric for job in shipped if job.out.endswith(last)) == ["ms-ssim", "mse"]
+
+
+def test_long_rounds_name_their_runs_in_order():
+    assert [long_suffix(k) for k in (1, 2, 3)] == ["-long", "-long2", "-long3"]
+    outs = [job.out for job in quick_jobs("gaacnn", long_rounds=3) if "-long" in job.out]
+    assert len(outs) == 6 and len({shipped_name(TrainConfig(out=out)) for out in outs}) == 2
+    assert not [job for job in quick_jobs("gaacnn", long_steps=0) if "-long" in job.out]
 
 
 def test_the_manifest_ships_what_the_profiles_name():
