@@ -23,18 +23,25 @@ from .zoo import describe
 def _lineage(init: str | None) -> tuple[int, float, list[str]]:
     """Steps, wall seconds and folders (base first) of the runs a fine-tune started from, following
     chained fine-tunes (base -> lambda 1 -> lambda 2 ...) back to the base."""
-    steps, wall, chain = 0, 0.0, []
+    runs: list[tuple[str, int, float]] = []  # (folder, steps, seconds), base first
     while init and Path(init).exists():
         state = torch.load(init, map_location="cpu", weights_only=False)
         if state.get("format") == FORMAT:  # shipped weights: totals in their meta, runs in the manifest
             meta = state.get("meta", {})
             entry = next((e for e in manifest.entries() if e["file"] == Path(init).name), {})
-            return (steps + meta.get("steps", 0), wall + meta.get("wall_seconds", 0.0),
-                    entry.get("lineage", [str(init)]) + chain)
+            lineage = entry.get("lineage", [str(init)])
+            # A later run of this chain may have shipped over the file since (``-long`` over ``-p256``):
+            # its totals then already count that run and those before it.
+            folders = [folder for folder, _, _ in runs]
+            if lineage[-1] in folders:
+                runs = runs[folders.index(lineage[-1]) + 1:]
+            steps, wall = meta.get("steps", 0), meta.get("wall_seconds", 0.0)
+            return (steps + sum(r[1] for r in runs), wall + sum(r[2] for r in runs),
+                    lineage + [folder for folder, _, _ in runs])
         run = Path(init).parent
-        steps, wall, chain = steps + state["step"], wall + state["elapsed"], [str(run)] + chain
+        runs.insert(0, (str(run), state["step"], state["elapsed"]))
         init = json.loads((run / "config.json").read_text()).get("init")
-    return steps, wall, chain
+    return sum(r[1] for r in runs), sum(r[2] for r in runs), [folder for folder, _, _ in runs]
 
 
 def ship_profile(profile: str = "quick", force: bool = False) -> list[dict]:

@@ -245,6 +245,22 @@ def test_lineage_of_a_fine_tune_from_shipped_weights(tmp_path, monkeypatch):
     assert not list((tmp_path / "weights").rglob("tiny-base*"))
 
 
+def test_lineage_when_a_later_stage_shipped_over_the_start_file(tmp_path, monkeypatch):
+    """ft1 starts from the shipped base and ships under the same name; ft2 starts from ft1's run
+    folder: the file ft1 started from now holds ft1 itself, whose steps count once."""
+    from gaacnn import manifest, ship
+
+    monkeypatch.setattr(manifest, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(manifest, "MANIFEST", tmp_path / "weights" / "manifest.json")
+    train(_cfg(tmp_path / "base", steps=2, threads=1), progress=False)
+    ship.ship(tmp_path / "base", "tiny", "tiny test")
+    train(_cfg(tmp_path / "ft1", steps=1, threads=1, init=str(tmp_path / "weights" / "tiny.pth")), progress=False)
+    assert ship.ship(tmp_path / "ft1", "tiny", "tiny test")["steps"] == 3
+    train(_cfg(tmp_path / "ft2", steps=1, threads=1, init=str(tmp_path / "ft1" / "checkpoint.pt")), progress=False)
+    entry = ship.ship(tmp_path / "ft2", "tiny", "tiny test")
+    assert entry["steps"] == 4 and entry["lineage"] == [str(tmp_path / n) for n in ("base", "ft1", "ft2")]
+
+
 @pytest.mark.parametrize("arch", ["mshp", "gaacnn"])
 def test_loop_matches_a_plain_compressai_training_loop(tmp_path, arch):
     """Our loop (LR schedule, aux loss, clipping, data order) takes the same steps as CompressAI's
