@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -22,3 +24,20 @@ def small_models():
         m.update(force=True)
         out[ctx] = m
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_evaluation_cache(tmp_path_factory):
+    """Tests (and the subprocesses they start) cache evaluations in a temporary folder, never in
+    the repository's results/cache, which holds the shipped models' evaluations."""
+    from gaacnn import evaluate
+
+    folder = tmp_path_factory.mktemp("evaluation-cache")
+    saved_env, saved_dir = os.environ.get("GAACNN_CACHE"), evaluate.CACHE_DIR
+    os.environ["GAACNN_CACHE"], evaluate.CACHE_DIR = str(folder), folder
+    yield folder
+    evaluate.CACHE_DIR = saved_dir
+    if saved_env is None:
+        os.environ.pop("GAACNN_CACHE", None)
+    else:
+        os.environ["GAACNN_CACHE"] = saved_env
