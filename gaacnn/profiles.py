@@ -37,8 +37,8 @@ END_STEPS = 600  # fine-tune steps of the two end points (the others: ``finetune
 # positions of an edge, the only positions such a patch has (``explain.bits_by_border_distance``);
 # 200 steps on 256-px patches (patch x4 in area, batch / 4): a cheap cure, in the time this CPU had.
 POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
-# The top lambda of each family then trains on at 256 px, batch 2: short runs level off near 25 dB
-# on Kodak and below 0.5 bpp at any lambda, so the top of the rate span needs more steps, not a
+# The top lambda of each family then trains on at 256 px, batch 2: short runs level off near 25-27 dB
+# on Kodak and below 0.55 bpp at any lambda, so the top of the rate span needs more steps, not a
 # larger lambda (GAACNN small MSE 0.0483 -> 0.18 moved Kodak from 0.333 to 0.356 bpp). The steps
 # come in rounds of LONG_STEPS, each a run of its own from the one before (``<run>-long``,
 # ``<run>-long2``, ...), sized so that a 3-hour CPU session finishes a GAACNN round (about 70 min).
