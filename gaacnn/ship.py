@@ -24,24 +24,25 @@ def _lineage(init: str | None) -> tuple[int, float, list[str]]:
     """Steps, wall seconds and folders (base first) of the runs a fine-tune started from, following
     chained fine-tunes (base -> lambda 1 -> lambda 2 ...) back to the base."""
     runs: list[tuple[str, int, float]] = []  # (folder, steps, seconds), base first
+    steps, wall, lineage = 0, 0.0, []  # of the shipped weights file the chain starts from, if any
     while init and Path(init).exists():
         state = torch.load(init, map_location="cpu", weights_only=False)
         if state.get("format") == FORMAT:  # shipped weights: totals in their meta, runs in the manifest
             meta = state.get("meta", {})
             entry = next((e for e in manifest.entries() if e["file"] == Path(init).name), {})
+            steps, wall = meta.get("steps", 0), meta.get("wall_seconds", 0.0)
             lineage = entry.get("lineage", [str(init)])
             # A later run of this chain may have shipped over the file since (``-long`` over ``-p256``):
             # its totals then already count that run and those before it.
             folders = [folder for folder, _, _ in runs]
             if lineage[-1] in folders:
                 runs = runs[folders.index(lineage[-1]) + 1:]
-            steps, wall = meta.get("steps", 0), meta.get("wall_seconds", 0.0)
-            return (steps + sum(r[1] for r in runs), wall + sum(r[2] for r in runs),
-                    lineage + [folder for folder, _, _ in runs])
+            break
         run = Path(init).parent
         runs.insert(0, (str(run), state["step"], state["elapsed"]))
         init = json.loads((run / "config.json").read_text()).get("init")
-    return sum(r[1] for r in runs), sum(r[2] for r in runs), [folder for folder, _, _ in runs]
+    return (steps + sum(s for _, s, _ in runs), wall + sum(w for _, _, w in runs),
+            lineage + [folder for folder, _, _ in runs])
 
 
 def ship_profile(profile: str = "quick", force: bool = False) -> list[dict]:

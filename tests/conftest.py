@@ -1,5 +1,3 @@
-import os
-
 import pytest
 import torch
 
@@ -33,11 +31,7 @@ def private_evaluation_cache(tmp_path_factory):
     from gaacnn import evaluate
 
     folder = tmp_path_factory.mktemp("evaluation-cache")
-    saved_env, saved_dir = os.environ.get("GAACNN_CACHE"), evaluate.CACHE_DIR
-    os.environ["GAACNN_CACHE"], evaluate.CACHE_DIR = str(folder), folder
-    yield folder
-    evaluate.CACHE_DIR = saved_dir
-    if saved_env is None:
-        os.environ.pop("GAACNN_CACHE", None)
-    else:
-        os.environ["GAACNN_CACHE"] = saved_env
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GAACNN_CACHE", str(folder))
+        patch.setattr(evaluate, "CACHE_DIR", folder)
+        yield folder
