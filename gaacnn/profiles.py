@@ -4,8 +4,9 @@
   a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
   the lambdas (GAACNN: plus a 600-step fine-tune past each end); then each of the 4 lambdas per metric
   that ship gets a last 200-step fine-tune on 256x256 patches, batch 2 (same pixels per step), and
-  the top lambda per metric two rounds of 3,000 more steps there. The CPU budget counts: about 6 h for
-  GAACNN small on two cores, 1.3 h for the control.
+  the top lambda per metric two rounds of 3,000 more steps there and a last round on a GPU (``-gpu``:
+  batch 16, 2,710 steps or 8 minutes; on a CPU the 8-minute guard ends it after a few dozen steps).
+  The CPU budget counts: about 6 h for GAACNN small on two cores, 1.3 h for the control.
 - ``gpu`` (train): the quick profile's two CPU bases fine-tuned on a GPU at four MSE lambdas (batch 16,
   256x256, 2,710 steps or 8 minutes): what a GPU lent for a quarter of an hour can add.
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
@@ -43,6 +44,10 @@ POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
 # come in rounds of LONG_STEPS, each a run of its own from the one before (``<run>-long``,
 # ``<run>-long2``, ...), sized so that a 3-hour CPU session finishes a GAACNN round (about 70 min).
 LONG_STEPS, LONG_ROUNDS = 3000, 2
+# Then one round on a GPU (``<run>-gpu``, the GPU profile's batch and budget): the ``-gpu`` round is
+# what ships for the top lambda. Two CPU rounds moved the top points by 0.07 bpp; a quarter hour of
+# GPU sees 7x the pixels of a CPU round.
+TOP_GPU_ROUND = True
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
 # family, spread over each family's rates.
 QUICK_SHIP = {
@@ -54,7 +59,7 @@ QUICK_SHIP = {
 # The GPU profile: fine-tunes of each quick base run at CompressAI's q2 / q4 / q5 / q6
 # lambdas; a step budget with a wall-time guard, so a run also ends inside a lent GPU's quarter hour.
 GPU_MSE = (0.0009, 0.0035, 0.013, 0.0483)
-GPU_STEPS, GPU_MINUTES = 2710, 8.0
+GPU_STEPS, GPU_MINUTES, GPU_BATCH = 2710, 8.0, 16
 PAPER_MSE = (8, 12, 16, 24, 32, 64, 128, 256, 512, 1024, 2048)
 PAPER_MSSSIM = (1.8, 3.6, 7.2, 14.4, 28.8)
 
@@ -79,14 +84,16 @@ def quick_tag(arch: str) -> str:
 def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int = 400,
                metrics: tuple[str, ...] = ("mse", "ms-ssim"), threads: int = 0,
                end_steps: int = END_STEPS, polish_steps: int = POLISH_STEPS,
-               long_steps: int = LONG_STEPS, long_rounds: int = LONG_ROUNDS) -> list[TrainConfig]:
+               long_steps: int = LONG_STEPS, long_rounds: int = LONG_ROUNDS,
+               gpu_round: bool = TOP_GPU_ROUND) -> list[TrainConfig]:
     """A base run at the highest MSE lambda, then a chain of fine-tunes per metric, each from the
     previous one, from high to low rate (small lambda steps move the rate fastest). The MS-SSIM
     chain starts from the MSE base (the authors also start MS-SSIM training on MSE). GAACNN's chains
     also go one step below their lowest lambda and one above their highest (``end_steps`` each).
     Then each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``), and the top
     lambda of each metric (``long_lambda``) ``long_rounds`` runs of ``long_steps`` more at 256 px,
-    each from the last (``<run>-long``, ``<run>-long2``, ...)."""
+    each from the last (``<run>-long``, ``<run>-long2``, ...), then with ``gpu_round`` one more on a
+    GPU (``<run>-gpu``: batch 16, ``GPU_STEPS`` or ``GPU_MINUTES``)."""
     tag = quick_tag(arch)
     base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
                        patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
@@ -122,16 +129,20 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
             parent = replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=f"{parent.out}/checkpoint.pt",
                              out=job.out.removesuffix("-p256") + long_suffix(round_))
             longer.append(parent)
+        if gpu_round:
+            longer.append(replace(job, steps=GPU_STEPS, batch=GPU_BATCH, device="auto", max_minutes=GPU_MINUTES,
+                                  val_every=1000, ckpt_every=500, log_every=50, init=f"{parent.out}/checkpoint.pt",
+                                  out=job.out.removesuffix("-p256") + "-gpu"))
     return jobs + polished + longer
 
 
 def ships(job: TrainConfig) -> bool:
     """Whether a quick-profile run is one of the shipped models: the last 256-px stage of a lambda
-    in ``QUICK_SHIP`` (the last long round for its highest lambda, else ``-p256``)."""
+    in ``QUICK_SHIP`` (for its highest lambda the GPU round, else the last long round; else ``-p256``)."""
     if job.lmbda not in QUICK_SHIP.get((job.arch, job.metric), ()):
         return False
     if job.lmbda == long_lambda(job.arch, job.metric):
-        return job.out.endswith(long_suffix(LONG_ROUNDS))
+        return job.out.endswith("-gpu" if TOP_GPU_ROUND else long_suffix(LONG_ROUNDS))
     return job.out.endswith("-p256")
 
 
@@ -140,7 +151,7 @@ def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
     256-px stage), all independent, so they can run side by side on one GPU. (The shipped GPU runs
     started from the half-precision copy of that base that shipped before the 256-px stage existed.)"""
     tag = quick_tag(arch)
-    return [TrainConfig(arch=arch, preset="small", metric="mse", lmbda=lm, steps=GPU_STEPS, batch=16, patch=256,
+    return [TrainConfig(arch=arch, preset="small", metric="mse", lmbda=lm, steps=GPU_STEPS, batch=GPU_BATCH, patch=256,
                         device="auto", max_minutes=GPU_MINUTES, val_every=1000, ckpt_every=500, log_every=50,
                         init=f"runs/quick/{tag}-mse-{QUICK_MSE[-1]}/checkpoint.pt", out=f"runs/gpu/{tag}-mse-{lm}")
             for lm in GPU_MSE]
@@ -148,9 +159,9 @@ def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
 
 def shipped_name(job: TrainConfig) -> str:
     """The weights name a profile's run ships under: its run folder's name, without the quick
-    profile's ``-p256`` / ``-long<k>`` stage suffixes, with ``-gpu`` after the tag for the GPU profile
+    profile's ``-p256`` / ``-long<k>`` / ``-gpu`` stage suffixes, with ``-gpu`` after the tag for the GPU profile
     (``runs/gpu/gaacnn-small-mse-0.013`` -> ``gaacnn-small-gpu-mse-0.013``)."""
-    name = re.sub(r"-(p256|long\d*)$", "", job.out.rstrip("/").split("/")[-1])
+    name = re.sub(r"-(p256|long\d*|gpu)$", "", job.out.rstrip("/").split("/")[-1])
     if job.out.startswith("runs/gpu/"):
         tag = quick_tag(job.arch)
         name = f"{tag}-gpu{name[len(tag):]}"

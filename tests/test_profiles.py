@@ -6,7 +6,10 @@ import pytest
 
 from gaacnn import manifest
 from gaacnn.profiles import (
+    GPU_BATCH,
+    GPU_MINUTES,
     GPU_MSE,
+    GPU_STEPS,
     LONG_ROUNDS,
     LONG_STEPS,
     QUICK_MSE,
@@ -59,13 +62,15 @@ def test_gpu_jobs_fine_tune_the_shipped_quick_base():
 def test_what_ships_ends_on_256_px_patches(arch):
     jobs = quick_jobs(arch)
     shipped = [job for job in jobs if ships(job)]
-    last = long_suffix(LONG_ROUNDS)
-    assert shipped and all(job.patch == 256 and job.out.endswith(("-p256", last)) for job in shipped)
+    assert shipped and all(job.patch == 256 and job.out.endswith(("-p256", "-gpu")) for job in shipped)
     by_out = {job.out: job for job in jobs}
     for job in shipped:
         parent = by_out[job.init.removesuffix("/checkpoint.pt")]
-        if job.out.endswith(last):  # the top lambda trains on from its 256-px stage, round after round
+        if job.out.endswith("-gpu"):  # the top lambda: a GPU round after the CPU rounds at 256 px
             assert job.lmbda == long_lambda(arch, job.metric) == max(QUICK_SHIP[(arch, job.metric)])
+            assert (job.batch, job.steps, job.max_minutes, job.device) == (GPU_BATCH, GPU_STEPS, GPU_MINUTES, "auto")
+            assert parent.out.endswith(long_suffix(LONG_ROUNDS)) and shipped_name(job) == shipped_name(parent)
+            job, parent = parent, by_out[parent.init.removesuffix("/checkpoint.pt")]
             for round_ in range(LONG_ROUNDS, 0, -1):
                 assert job.out.endswith(long_suffix(round_)) and job.steps == LONG_STEPS
                 assert (parent.lmbda, parent.metric, parent.patch, parent.batch) == (
@@ -75,7 +80,13 @@ def test_what_ships_ends_on_256_px_patches(arch):
         assert (parent.metric, parent.lmbda, parent.patch) == (job.metric, job.lmbda, 128)
         assert shipped_name(job) == shipped_name(parent)
         assert job.batch * job.patch**2 == parent.batch * parent.patch**2  # same pixels per step
-    assert sorted(job.metric for job in shipped if job.out.endswith(last)) == ["ms-ssim", "mse"]
+    assert sorted(job.metric for job in shipped if job.out.endswith("-gpu")) == ["ms-ssim", "mse"]
+
+
+def test_without_the_gpu_round_the_last_cpu_round_is_the_top():
+    jobs = quick_jobs("mshp", gpu_round=False)
+    assert not [job for job in jobs if job.out.endswith("-gpu")]
+    assert jobs[-1].out.endswith(long_suffix(LONG_ROUNDS)) and jobs[-1].batch == 2 and not jobs[-1].max_minutes
 
 
 def test_long_rounds_name_their_runs_in_order():
