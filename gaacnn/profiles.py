@@ -4,9 +4,11 @@
   a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
   the lambdas (GAACNN: plus a 600-step fine-tune past each end); then each of the 4 lambdas per metric
   that ship gets a last 200-step fine-tune on 256x256 patches, batch 2 (same pixels per step), and
-  the top lambda per metric two rounds of 3,000 more steps there and a last round on a GPU (``-gpu``:
-  batch 16, 2,710 steps or 8 minutes; on a CPU the 8-minute guard ends it after a few dozen steps).
-  The CPU budget counts: about 6 h for GAACNN small on two cores, 1.3 h for the control.
+  the top lambda per metric rounds of more steps there (``TOP_ROUNDS``): 3,000 steps each on the CPU,
+  one on a GPU (``-gpu``: batch 16, 2,710 steps or 8 minutes; on a CPU the 8-minute guard ends it
+  after a few dozen steps).
+  The CPU budget counts: about 7 h for GAACNN small on two cores, 1.5 h for the control (and a
+  quarter hour of one GPU for the four GPU rounds).
 - ``gpu`` (train): the quick profile's two CPU bases fine-tuned on a GPU at four MSE lambdas (batch 16,
   256x256, 2,710 steps or 8 minutes): what a GPU lent for a quarter of an hour can add.
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
@@ -43,13 +45,14 @@ POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
 # larger lambda (GAACNN small MSE 0.0483 -> 0.18 moved Kodak from 0.333 to 0.356 bpp; from the shipped
 # GPU-round top, 300 steps at 0.5 instead of 0.18 coded CID22 valid at 0.560 vs 0.559 bpp, and a higher
 # lr, 3e-4 or 1e-3, lost 0.4 / 2.5 dB there). The steps
-# come in rounds of LONG_STEPS, each a run of its own from the one before (``<run>-long``,
-# ``<run>-long2``, ...), sized so that a 3-hour CPU session finishes a GAACNN round (about 70 min).
-LONG_STEPS, LONG_ROUNDS = 3000, 2
-# Then one round on a GPU (``<run>-gpu``, the GPU profile's batch and budget): the ``-gpu`` round is
-# what ships for the top lambda. Two CPU rounds moved GAACNN's top points by about 0.075 bpp on Kodak;
-# a quarter hour of GPU sees 7x the pixels of a CPU round (and moved them by another 0.06).
-TOP_GPU_ROUND = True
+# come in rounds, each a run of its own from the one before, in the order of TOP_ROUNDS: a "cpu" round
+# is LONG_STEPS at batch 2 (``<run>-long``, ``<run>-long2``, ...), sized so that a 3-hour CPU session
+# finishes a GAACNN round (about 70 min); a "gpu" round has the GPU profile's batch and budget (``<run>-gpu``,
+# ``<run>-gpu2``, ...). The last round is what ships for the top lambda. Two CPU rounds moved GAACNN's top
+# points by about 0.075 bpp on Kodak; a quarter hour of GPU sees 7x the pixels of a CPU round (and
+# moved them by another 0.06).
+LONG_STEPS = 3000
+TOP_ROUNDS = ("cpu", "cpu", "gpu", "cpu")
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
 # family, spread over each family's rates.
 QUICK_SHIP = {
@@ -71,9 +74,15 @@ def long_lambda(arch: str, metric: str) -> float:
     return max(QUICK_SHIP[(arch, metric)])
 
 
-def long_suffix(round_: int) -> str:
-    """Run-folder suffix of the ``round_``-th long stage (1-based): ``-long``, ``-long2``, ..."""
-    return "-long" if round_ == 1 else f"-long{round_}"
+def round_suffixes(rounds: tuple[str, ...] = TOP_ROUNDS) -> list[str]:
+    """Run-folder suffix of each top round, numbered within its kind: ``-long``, ``-long2``, ... for
+    "cpu" rounds, ``-gpu``, ``-gpu2``, ... for "gpu" rounds."""
+    names, seen = [], {"cpu": 0, "gpu": 0}
+    for kind in rounds:
+        seen[kind] += 1
+        stem = {"cpu": "-long", "gpu": "-gpu"}[kind]
+        names.append(stem if seen[kind] == 1 else f"{stem}{seen[kind]}")
+    return names
 
 
 def quick_tag(arch: str) -> str:
@@ -86,16 +95,15 @@ def quick_tag(arch: str) -> str:
 def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int = 400,
                metrics: tuple[str, ...] = ("mse", "ms-ssim"), threads: int = 0,
                end_steps: int = END_STEPS, polish_steps: int = POLISH_STEPS,
-               long_steps: int = LONG_STEPS, long_rounds: int = LONG_ROUNDS,
-               gpu_round: bool = TOP_GPU_ROUND) -> list[TrainConfig]:
+               long_steps: int = LONG_STEPS, top_rounds: tuple[str, ...] = TOP_ROUNDS) -> list[TrainConfig]:
     """A base run at the highest MSE lambda, then a chain of fine-tunes per metric, each from the
     previous one, from high to low rate (small lambda steps move the rate fastest). The MS-SSIM
     chain starts from the MSE base (the authors also start MS-SSIM training on MSE). GAACNN's chains
     also go one step below their lowest lambda and one above their highest (``end_steps`` each).
     Then each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``), and the top
-    lambda of each metric (``long_lambda``) ``long_rounds`` runs of ``long_steps`` more at 256 px,
-    each from the last (``<run>-long``, ``<run>-long2``, ...), then with ``gpu_round`` one more on a
-    GPU (``<run>-gpu``: batch 16, ``GPU_STEPS`` or ``GPU_MINUTES``)."""
+    lambda of each metric (``long_lambda``) one run per entry of ``top_rounds``, each from the last:
+    "cpu", ``long_steps`` more at batch 2; "gpu", batch 16 for ``GPU_STEPS`` or ``GPU_MINUTES``
+    (named by ``round_suffixes``)."""
     tag = quick_tag(arch)
     base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
                        patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
@@ -127,24 +135,24 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
         if not long_steps or job.lmbda != long_lambda(arch, job.metric):
             continue
         parent = job
-        for round_ in range(1, long_rounds + 1):
-            parent = replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=f"{parent.out}/checkpoint.pt",
-                             out=job.out.removesuffix("-p256") + long_suffix(round_))
+        for kind, suffix in zip(top_rounds, round_suffixes(top_rounds)):
+            out, init = job.out.removesuffix("-p256") + suffix, f"{parent.out}/checkpoint.pt"
+            if kind == "gpu":
+                parent = replace(job, steps=GPU_STEPS, batch=GPU_BATCH, device="auto", max_minutes=GPU_MINUTES,
+                                 val_every=1000, ckpt_every=500, log_every=50, init=init, out=out)
+            else:
+                parent = replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=init, out=out)
             longer.append(parent)
-        if gpu_round:
-            longer.append(replace(job, steps=GPU_STEPS, batch=GPU_BATCH, device="auto", max_minutes=GPU_MINUTES,
-                                  val_every=1000, ckpt_every=500, log_every=50, init=f"{parent.out}/checkpoint.pt",
-                                  out=job.out.removesuffix("-p256") + "-gpu"))
     return jobs + polished + longer
 
 
 def ships(job: TrainConfig) -> bool:
     """Whether a quick-profile run is one of the shipped models: the last 256-px stage of a lambda
-    in ``QUICK_SHIP`` (for its highest lambda the GPU round, else the last long round; else ``-p256``)."""
+    in ``QUICK_SHIP`` (the last of ``TOP_ROUNDS`` for its highest lambda, else ``-p256``)."""
     if job.lmbda not in QUICK_SHIP.get((job.arch, job.metric), ()):
         return False
     if job.lmbda == long_lambda(job.arch, job.metric):
-        return job.out.endswith("-gpu" if TOP_GPU_ROUND else long_suffix(LONG_ROUNDS))
+        return job.out.endswith(round_suffixes()[-1])
     return job.out.endswith("-p256")
 
 
@@ -161,9 +169,9 @@ def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
 
 def shipped_name(job: TrainConfig) -> str:
     """The weights name a profile's run ships under: its run folder's name, without the quick
-    profile's ``-p256`` / ``-long<k>`` / ``-gpu`` stage suffixes, with ``-gpu`` after the tag for the GPU profile
+    profile's ``-p256`` / ``-long<k>`` / ``-gpu<k>`` stage suffixes, with ``-gpu`` after the tag for the GPU profile
     (``runs/gpu/gaacnn-small-mse-0.013`` -> ``gaacnn-small-gpu-mse-0.013``)."""
-    name = re.sub(r"-(p256|long\d*|gpu)$", "", job.out.rstrip("/").split("/")[-1])
+    name = re.sub(r"-(p256|long\d*|gpu\d*)$", "", job.out.rstrip("/").split("/")[-1])
     if job.out.startswith("runs/gpu/"):
         tag = quick_tag(job.arch)
         name = f"{tag}-gpu{name[len(tag):]}"

@@ -10,14 +10,14 @@ from gaacnn.profiles import (
     GPU_MINUTES,
     GPU_MSE,
     GPU_STEPS,
-    LONG_ROUNDS,
     LONG_STEPS,
     QUICK_MSE,
     QUICK_SHIP,
+    TOP_ROUNDS,
     gpu_jobs,
     long_lambda,
-    long_suffix,
     quick_jobs,
+    round_suffixes,
     shipped_name,
     ships,
 )
@@ -62,38 +62,35 @@ def test_gpu_jobs_fine_tune_the_shipped_quick_base():
 def test_what_ships_ends_on_256_px_patches(arch):
     jobs = quick_jobs(arch)
     shipped = [job for job in jobs if ships(job)]
-    assert shipped and all(job.patch == 256 and job.out.endswith(("-p256", "-gpu")) for job in shipped)
+    last = round_suffixes()[-1]
+    assert shipped and all(job.patch == 256 and job.out.endswith(("-p256", last)) for job in shipped)
     by_out = {job.out: job for job in jobs}
     for job in shipped:
         parent = by_out[job.init.removesuffix("/checkpoint.pt")]
-        if job.out.endswith("-gpu"):  # the top lambda: a GPU round after the CPU rounds at 256 px
+        if job.out.endswith(last):  # the top lambda trains on from its 256-px stage, round after round
             assert job.lmbda == long_lambda(arch, job.metric) == max(QUICK_SHIP[(arch, job.metric)])
-            assert (job.batch, job.steps, job.max_minutes, job.device) == (GPU_BATCH, GPU_STEPS, GPU_MINUTES, "auto")
-            assert parent.out.endswith(long_suffix(LONG_ROUNDS)) and shipped_name(job) == shipped_name(parent)
-            job, parent = parent, by_out[parent.init.removesuffix("/checkpoint.pt")]
-            for round_ in range(LONG_ROUNDS, 0, -1):
-                assert job.out.endswith(long_suffix(round_)) and job.steps == LONG_STEPS
-                assert (parent.lmbda, parent.metric, parent.patch, parent.batch) == (
-                    job.lmbda, job.metric, job.patch, job.batch)
+            for kind, suffix in reversed(list(zip(TOP_ROUNDS, round_suffixes()))):
+                assert job.out.endswith(suffix) and (job.lmbda, job.metric, job.patch) == (
+                    parent.lmbda, parent.metric, parent.patch)
+                if kind == "gpu":
+                    assert (job.batch, job.steps, job.max_minutes) == (GPU_BATCH, GPU_STEPS, GPU_MINUTES)
+                else:
+                    assert (job.batch, job.steps, job.max_minutes) == (2, LONG_STEPS, 0)
                 job, parent = parent, by_out[parent.init.removesuffix("/checkpoint.pt")]
             assert job.out.endswith("-p256")
         assert (parent.metric, parent.lmbda, parent.patch) == (job.metric, job.lmbda, 128)
         assert shipped_name(job) == shipped_name(parent)
         assert job.batch * job.patch**2 == parent.batch * parent.patch**2  # same pixels per step
-    assert sorted(job.metric for job in shipped if job.out.endswith("-gpu")) == ["ms-ssim", "mse"]
+    assert sorted(job.metric for job in shipped if job.out.endswith(last)) == ["ms-ssim", "mse"]
 
 
-def test_without_the_gpu_round_the_last_cpu_round_is_the_top():
-    jobs = quick_jobs("mshp", gpu_round=False)
-    assert not [job for job in jobs if job.out.endswith("-gpu")]
-    assert jobs[-1].out.endswith(long_suffix(LONG_ROUNDS)) and jobs[-1].batch == 2 and not jobs[-1].max_minutes
-
-
-def test_long_rounds_name_their_runs_in_order():
-    assert [long_suffix(k) for k in (1, 2, 3)] == ["-long", "-long2", "-long3"]
-    outs = [job.out for job in quick_jobs("gaacnn", long_rounds=3) if "-long" in job.out]
+def test_top_rounds_are_named_in_order_within_their_kind():
+    assert round_suffixes(("cpu", "cpu", "gpu", "cpu", "gpu")) == ["-long", "-long2", "-gpu", "-long3", "-gpu2"]
+    outs = [job.out for job in quick_jobs("gaacnn", top_rounds=("cpu",) * 3) if "-long" in job.out]
     assert len(outs) == 6 and len({shipped_name(TrainConfig(out=out)) for out in outs}) == 2
-    assert not [job for job in quick_jobs("gaacnn", long_steps=0) if "-long" in job.out]
+    assert shipped_name(TrainConfig(out="runs/quick/mshp-N64M96-mse-0.0483-gpu2")) == "mshp-N64M96-mse-0.0483"
+    assert not [job for job in quick_jobs("gaacnn", long_steps=0) if "-long" in job.out or "-gpu" in job.out]
+    assert not [job for job in quick_jobs("mshp", top_rounds=("cpu",)) if job.out.endswith("-gpu")]
 
 
 def test_the_manifest_ships_what_the_profiles_name():
