@@ -65,6 +65,9 @@ QUICK_SHIP = {
 # lambdas; a step budget with a wall-time guard, so a run also ends inside a lent GPU's quarter hour.
 GPU_MSE = (0.0009, 0.0035, 0.013, 0.0483)
 GPU_STEPS, GPU_MINUTES, GPU_BATCH = 2710, 8.0, 16
+# What every GPU run sets: the GPU profile's fine-tunes and the quick profile's "gpu" rounds.
+GPU_RUN = dict(steps=GPU_STEPS, batch=GPU_BATCH, device="auto", max_minutes=GPU_MINUTES, val_every=1000,
+               ckpt_every=500, log_every=50)
 PAPER_MSE = (8, 12, 16, 24, 32, 64, 128, 256, 512, 1024, 2048)
 PAPER_MSSSIM = (1.8, 3.6, 7.2, 14.4, 28.8)
 
@@ -138,8 +141,7 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
         for kind, suffix in zip(top_rounds, round_suffixes(top_rounds)):
             out, init = job.out.removesuffix("-p256") + suffix, f"{parent.out}/checkpoint.pt"
             if kind == "gpu":
-                parent = replace(job, steps=GPU_STEPS, batch=GPU_BATCH, device="auto", max_minutes=GPU_MINUTES,
-                                 val_every=1000, ckpt_every=500, log_every=50, init=init, out=out)
+                parent = replace(job, **GPU_RUN, init=init, out=out)
             else:
                 parent = replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=init, out=out)
             longer.append(parent)
@@ -161,8 +163,7 @@ def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
     256-px stage), all independent, so they can run side by side on one GPU. (The shipped GPU runs
     started from the half-precision copy of that base that shipped before the 256-px stage existed.)"""
     tag = quick_tag(arch)
-    return [TrainConfig(arch=arch, preset="small", metric="mse", lmbda=lm, steps=GPU_STEPS, batch=GPU_BATCH, patch=256,
-                        device="auto", max_minutes=GPU_MINUTES, val_every=1000, ckpt_every=500, log_every=50,
+    return [TrainConfig(arch=arch, preset="small", metric="mse", lmbda=lm, patch=256, **GPU_RUN,
                         init=f"runs/quick/{tag}-mse-{QUICK_MSE[-1]}/checkpoint.pt", out=f"runs/gpu/{tag}-mse-{lm}")
             for lm in GPU_MSE]
 
