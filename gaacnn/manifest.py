@@ -1,7 +1,8 @@
 """The shipped weights: ``weights/manifest.json`` lists each file with how it was trained.
 
 Each entry: name, file, sha256, fingerprint (hex, as written into .gaac files), model
-(build_model kwargs), metric, lambda, steps, patch, batch, train_set, wall_seconds, commit,
+(build_model kwargs), metric, lambda, steps, patch, batch, train_set, seed (of the last run's crops),
+wall_seconds, commit,
 and validation numbers. Loading through the manifest verifies the SHA-256.
 """
 

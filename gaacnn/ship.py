@@ -124,7 +124,7 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
         "family": family, "model": model_desc, "metric": cfg["metric"], "lambda": cfg["lmbda"],
         "steps": total_steps, "finetune_steps": state["step"] if init else 0, "init": init,
         "lineage": lineage,
-        "patch": cfg["patch"], "batch": cfg["batch"], "train_set": cfg["train_set"],
+        "patch": cfg["patch"], "batch": cfg["batch"], "train_set": cfg["train_set"], "seed": cfg.get("seed", 0),
         "wall_seconds": round(wall, 1), "commit": commit, "precision": "float16" if half else "float32",
         "budget": (f"{cfg['max_minutes']:g} min wall time (stopped at step {state['step']})"
                    if cfg.get("max_minutes") and state["step"] < cfg["steps"] else f"{cfg['steps']} steps"),

@@ -9,7 +9,7 @@ from gaacnn.weights import WeightsError, weights_fingerprint
 
 ENTRIES = manifest.entries()
 FIELDS = {"name", "file", "sha256", "fingerprint", "family", "model", "metric", "lambda", "steps", "patch",
-          "batch", "train_set", "wall_seconds", "commit", "precision"}
+          "batch", "train_set", "seed", "wall_seconds", "commit", "precision"}
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
@@ -17,6 +17,9 @@ def test_entry_loads_and_codes(entry):
     assert FIELDS <= set(entry), FIELDS - set(entry)
     model = manifest.load(entry["name"])
     assert weights_fingerprint(model).hex() == entry["fingerprint"]
+    config = model.meta["config"]  # the last run's settings, saved into the weights file
+    assert (entry["seed"], entry["lambda"], entry["batch"], entry["patch"]) == (
+        config["seed"], config["lmbda"], config["batch"], config["patch"])
     x = torch.rand(1, 3, 64, 96)
     data = encode(model, x)
     assert read_header(data).fingerprint.hex() == entry["fingerprint"]
