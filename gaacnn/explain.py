@@ -113,6 +113,33 @@ def bit_allocation(model, x: Tensor) -> dict:
     return {"y_bits_map": y_bits, "estimated_bits": float(y_bits.sum() + z_bits), "real_bits": 8 * len(data)}
 
 
+def quantization_gap(model, x: Tensor) -> dict[str, float]:
+    """Where the quality of a trained model goes: PSNR (dB) of x against g_s(g_a(x)) with y unrounded
+    (the transforms alone, no bits spent), against the decoder's output from the rounded y (what the
+    codec decodes), and their difference.
+
+    A small gap at the top of an RD curve says more bits would buy little quality: the transforms,
+    not the rate, limit it, and a larger lambda cannot move the point to a higher rate (Sec. IV-A).
+    x: (1, 3, H, W) in [0, 1], H and W padded like the codec pads (multiples of 64)."""
+    from compressai.ops import compute_padding
+
+    from .codec import PAD_MULTIPLE
+    from .loss import psnr
+
+    h, w = x.shape[-2:]
+    pad, unpad = compute_padding(h, w, min_div=PAD_MULTIPLE)
+    x_pad = nn.functional.pad(x, pad, mode="replicate")
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        smooth = nn.functional.pad(model.g_s(model.g_a(x_pad)), unpad).clamp(0, 1)
+        coded = nn.functional.pad(model(x_pad)["x_hat"], unpad).clamp(0, 1)
+    model.train(was)
+    unrounded = psnr(float(((smooth - x) ** 2).mean()))
+    rounded = psnr(float(((coded - x) ** 2).mean()))
+    return {"psnr_unrounded": unrounded, "psnr_rounded": rounded, "gap_db": unrounded - rounded}
+
+
 def bits_by_border_distance(bits_map: Tensor) -> Tensor:
     """Mean of a (H, W) per-position bit map (``bit_allocation``'s ``y_bits_map``) at each distance
     from the nearest edge of the latent, 0 (the edge) up to the centre.
@@ -129,17 +156,32 @@ def bits_by_border_distance(bits_map: Tensor) -> Tensor:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m gaacnn.explain border-rate WEIGHTS...``: each model's bits per latent position by
-    distance from the edge, on one Kodak image (mean of each ring, rounding as at test time)."""
+    distance from the edge, on one Kodak image (mean of each ring, rounding as at test time).
+    ``python -m gaacnn.explain quantization-gap WEIGHTS... --images 24``: ``quantization_gap`` per
+    model, mean over the first Kodak images."""
     import argparse
+
+    from tqdm.auto import tqdm
 
     from . import manifest
     from .study import load_kodak_tensor
 
     ap = argparse.ArgumentParser(prog="python -m gaacnn.explain")
-    ap.add_argument("command", choices=["border-rate"])
+    ap.add_argument("command", choices=["border-rate", "quantization-gap"])
     ap.add_argument("weights", nargs="+", help="manifest names or weights files")
     ap.add_argument("--kodak", type=int, default=0, help="Kodak image index (0: kodim01)")
+    ap.add_argument("--images", type=int, default=24, help="quantization-gap: first N Kodak images")
     args = ap.parse_args(argv)
+    if args.command == "quantization-gap":
+        images = [load_kodak_tensor(i) for i in range(args.images)]
+        header = f"{'model':32s} {'PSNR g_s(y)':>12s} {'PSNR g_s(round y)':>18s} {'gap dB':>7s}"
+        print(f"{header}  (Kodak, {len(images)} images)")
+        for name in args.weights:
+            model = manifest.load(name)
+            rows = [quantization_gap(model, x) for x in tqdm(images, desc=name, leave=False)]
+            mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
+            print(f"{name:32s} {mean['psnr_unrounded']:12.2f} {mean['psnr_rounded']:18.2f} {mean['gap_db']:7.2f}")
+        return
     x = load_kodak_tensor(args.kodak)
     for name in args.weights:
         bits = -torch.log2(_test_time_likelihoods(manifest.load(name), x)["y"][0]).sum(0)

@@ -95,3 +95,23 @@ def test_bits_by_border_distance_rings():
     square = torch.arange(64.0).reshape(8, 8)
     assert len(bits_by_border_distance(square)) == 4
     assert float(bits_by_border_distance(square)[3]) == float(square[3:5, 3:5].mean())
+
+
+def test_quantization_gap_compares_unrounded_and_rounded_latents():
+    from gaacnn.explain import quantization_gap
+    from gaacnn.loss import psnr
+
+    torch.manual_seed(0)
+    model = GAACNN("tiny").train()
+    x = torch.rand(1, 3, 50, 70)  # padded to 64 x 128 inside, like the codec pads
+    gap = quantization_gap(model, x)
+    assert model.training  # left as it was
+    model.eval()
+    with torch.no_grad():
+        pad = torch.nn.functional.pad(x, (29, 29, 7, 7), mode="replicate")
+        smooth = model.g_s(model.g_a(pad))[..., 7:57, 29:99].clamp(0, 1)
+        coded = model(pad)["x_hat"][..., 7:57, 29:99].clamp(0, 1)  # eval mode: y rounded
+    assert gap["psnr_unrounded"] == pytest.approx(psnr(float(((smooth - x) ** 2).mean())), abs=1e-4)
+    assert gap["psnr_rounded"] == pytest.approx(psnr(float(((coded - x) ** 2).mean())), abs=1e-4)
+    assert gap["psnr_rounded"] != gap["psnr_unrounded"]
+    assert gap["gap_db"] == pytest.approx(gap["psnr_unrounded"] - gap["psnr_rounded"])

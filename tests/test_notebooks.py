@@ -16,7 +16,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 EXPECTED = [
     "01_acnn_feature_maps.png", "01_acnn_receptive_field.png", "02_coordinate_attention.png",
-    "02_channel_gates.png", "03_gat_graph.png", "03_bit_allocation.png", "03_border_rate.png", "04_training_curves.png",
+    "02_channel_gates.png", "03_gat_graph.png", "03_bit_allocation.png", "03_border_rate.png",
+    "03_quantization_gap.png", "04_training_curves.png",
     "fig4_kodak_psnr.png", "fig4_kodak_msssim.png", "fig5_tecnick_1_image_psnr.png",
     "fig5_tecnick_1_image_msssim.png", "fig5_clic2025_psnr.png", "fig5_clic2025_msssim.png",
     "visual_comparison.png", "README.md",
@@ -36,6 +37,9 @@ def test_parameters_cell_and_no_outputs(path):
     assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in code)
     for c in code:
         assert not c.get("outputs") and not c.get("execution_count"), f"{path.name} has committed outputs"
+    if (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5):  # cell ids are part of the format from 4.5
+        ids = [c.get("id") for c in nb["cells"]]
+        assert all(ids) and len(set(ids)) == len(ids), f"{path.name}: cells without a unique id"
 
 
 @pytest.mark.skipif(data.mirror_root() is None, reason="needs the data mirror")
