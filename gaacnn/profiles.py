@@ -52,7 +52,11 @@ POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
 # points by about 0.075 bpp on Kodak; a quarter hour of GPU sees 7x the pixels of a CPU round (and
 # moved them by another 0.06).
 LONG_STEPS = 3000
-TOP_ROUNDS = ("cpu", "cpu", "gpu", "cpu")
+TOP_ROUNDS = ("cpu", "cpu", "gpu", "cpu", "cpu")
+# The first four rounds all drew their crops with the default seed 0, so each CPU round replayed the
+# same 6,000 crops (item i of ``RandomCrops`` depends only on (seed, i)); from round RESEED_FROM on,
+# round k (1-based) draws with seed k, new crops each round.
+RESEED_FROM = 5
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
 # family, spread over each family's rates.
 QUICK_SHIP = {
@@ -88,6 +92,11 @@ def round_suffixes(rounds: tuple[str, ...] = TOP_ROUNDS) -> list[str]:
     return names
 
 
+def round_seed(k: int) -> int:
+    """Crop seed of top round ``k`` (1-based): 0 before ``RESEED_FROM``, then ``k``."""
+    return k if k >= RESEED_FROM else 0
+
+
 def quick_tag(arch: str) -> str:
     """Run / weights name prefix of a quick-profile family."""
     from .zoo import CONTROL_SIZE
@@ -106,7 +115,7 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
     Then each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``), and the top
     lambda of each metric (``long_lambda``) one run per entry of ``top_rounds``, each from the last:
     "cpu", ``long_steps`` more at batch 2; "gpu", batch 16 for ``GPU_STEPS`` or ``GPU_MINUTES``
-    (named by ``round_suffixes``)."""
+    (named by ``round_suffixes``, crops drawn with ``round_seed``)."""
     tag = quick_tag(arch)
     base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
                        patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
@@ -138,12 +147,13 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
         if not long_steps or job.lmbda != long_lambda(arch, job.metric):
             continue
         parent = job
-        for kind, suffix in zip(top_rounds, round_suffixes(top_rounds)):
+        for k, (kind, suffix) in enumerate(zip(top_rounds, round_suffixes(top_rounds)), start=1):
             out, init = job.out.removesuffix("-p256") + suffix, f"{parent.out}/checkpoint.pt"
             if kind == "gpu":
-                parent = replace(job, **GPU_RUN, init=init, out=out)
+                parent = replace(job, **GPU_RUN, init=init, out=out, seed=round_seed(k))
             else:
-                parent = replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=init, out=out)
+                parent = replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=init, out=out,
+                                 seed=round_seed(k))
             longer.append(parent)
     return jobs + polished + longer
 

@@ -13,6 +13,7 @@ from gaacnn.profiles import (
     LONG_STEPS,
     QUICK_MSE,
     QUICK_SHIP,
+    RESEED_FROM,
     TOP_ROUNDS,
     gpu_jobs,
     long_lambda,
@@ -91,6 +92,19 @@ def test_top_rounds_are_named_in_order_within_their_kind():
     assert shipped_name(TrainConfig(out="runs/quick/mshp-N64M96-mse-0.0483-gpu2")) == "mshp-N64M96-mse-0.0483"
     assert not [job for job in quick_jobs("gaacnn", long_steps=0) if "-long" in job.out or "-gpu" in job.out]
     assert not [job for job in quick_jobs("mshp", top_rounds=("cpu",)) if job.out.endswith("-gpu")]
+
+
+@pytest.mark.parametrize("arch", ["gaacnn", "mshp"])
+def test_later_top_rounds_draw_new_crops(arch):
+    """Rounds before RESEED_FROM kept seed 0 (what they were trained with); from then on each round's
+    crop seed differs from every earlier round's, so it does not replay their patches."""
+    rounds = ("cpu",) * (RESEED_FROM + 1) + ("gpu",)
+    for metric in ("mse", "ms-ssim"):
+        tops = [job for job in quick_jobs(arch, top_rounds=rounds)
+                if job.metric == metric and job.lmbda == long_lambda(arch, metric)][-len(rounds):]
+        seeds = [job.seed for job in tops]
+        assert seeds[:RESEED_FROM - 1] == [0] * (RESEED_FROM - 1)
+        assert len(set(seeds[RESEED_FROM - 2:])) == len(rounds) - RESEED_FROM + 2
 
 
 def test_the_manifest_ships_what_the_profiles_name():
