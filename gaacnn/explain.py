@@ -119,8 +119,8 @@ def quantization_gap(model, x: Tensor) -> dict[str, float]:
     codec decodes), and their difference.
 
     A small gap at the top of an RD curve says more bits would buy little quality: the transforms,
-    not the rate, limit it, and a larger lambda cannot move the point to a higher rate (Sec. IV-A).
-    x: (1, 3, H, W) in [0, 1], H and W padded like the codec pads (multiples of 64)."""
+    not the rate, limit it, and a larger lambda cannot move the point to a higher rate (the top of the
+    RD curves, Fig. 4). x: (1, 3, H, W) in [0, 1], any size (padded inside as the codec pads it)."""
     from compressai.ops import compute_padding
 
     from .codec import PAD_MULTIPLE
