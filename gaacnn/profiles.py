@@ -7,8 +7,9 @@
   the top lambda per metric rounds of more steps there (``TOP_ROUNDS``): 3,000 steps each on the CPU,
   one on a GPU (``-gpu``: batch 16, 2,710 steps or 8 minutes; on a CPU the 8-minute guard ends it
   after a few dozen steps).
-  The CPU budget counts: about 7 h for GAACNN small on two cores, 1.5 h for the control (and a
-  quarter hour of one GPU for the four GPU rounds).
+  The CPU budget counts: about 7 h for GAACNN small on two cores with three CPU rounds and about 65 min
+  per further one (the two tops side by side, a thread each), 1.5 h for the control (about 20 min per
+  round), and a quarter hour of one GPU for the four GPU rounds.
 - ``gpu`` (train): the quick profile's two CPU bases fine-tuned on a GPU at four MSE lambdas (batch 16,
   256x256, 2,710 steps or 8 minutes): what a GPU lent for a quarter of an hour can add.
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
