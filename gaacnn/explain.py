@@ -4,6 +4,9 @@ and where the bits go. Each function reads a model; none changes it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor, nn
 
@@ -91,14 +94,22 @@ def graph_summary(model, x: Tensor) -> dict:
             "attention": weights[0], "adjacency": adj[0]}
 
 
-def _test_time_likelihoods(model, x: Tensor) -> dict[str, Tensor]:
-    """The likelihoods of one no-grad forward pass in eval mode (rounding as at test time)."""
+@contextmanager
+def _test_time(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode (rounding as at test time) and no autograd inside the block; the model's mode after."""
     was = model.training
     model.eval()
-    with torch.no_grad():
-        out = model(x)
-    model.train(was)
-    return out["likelihoods"]
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was)
+
+
+def _test_time_likelihoods(model, x: Tensor) -> dict[str, Tensor]:
+    """The likelihoods of one forward pass at test time."""
+    with _test_time(model):
+        return model(x)["likelihoods"]
 
 
 def bit_allocation(model, x: Tensor) -> dict:
@@ -129,12 +140,14 @@ def quantization_gap(model, x: Tensor) -> dict[str, float]:
     h, w = x.shape[-2:]
     pad, unpad = compute_padding(h, w, min_div=PAD_MULTIPLE)
     x_pad = nn.functional.pad(x, pad, mode="replicate")
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        smooth = nn.functional.pad(model.g_s(model.g_a(x_pad)), unpad).clamp(0, 1)
-        coded = nn.functional.pad(model(x_pad)["x_hat"], unpad).clamp(0, 1)
-    model.train(was)
+    latents: list[Tensor] = []  # y, caught on its way through the forward pass (g_a runs once)
+    hook = model.g_a.register_forward_hook(lambda _m, _i, y: latents.append(y))
+    try:
+        with _test_time(model):
+            coded = nn.functional.pad(model(x_pad)["x_hat"], unpad).clamp(0, 1)
+            smooth = nn.functional.pad(model.g_s(latents[0]), unpad).clamp(0, 1)
+    finally:
+        hook.remove()
     unrounded = psnr(float(((smooth - x) ** 2).mean()))
     rounded = psnr(float(((coded - x) ** 2).mean()))
     return {"psnr_unrounded": unrounded, "psnr_rounded": rounded, "gap_db": unrounded - rounded}

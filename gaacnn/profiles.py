@@ -149,12 +149,9 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
             continue
         parent = job
         for k, (kind, suffix) in enumerate(zip(top_rounds, round_suffixes(top_rounds)), start=1):
-            out, init = job.out.removesuffix("-p256") + suffix, f"{parent.out}/checkpoint.pt"
-            if kind == "gpu":
-                parent = replace(job, **GPU_RUN, init=init, out=out, seed=round_seed(k))
-            else:
-                parent = replace(job, steps=long_steps, val_every=1000, ckpt_every=200, init=init, out=out,
-                                 seed=round_seed(k))
+            run = GPU_RUN if kind == "gpu" else dict(steps=long_steps, val_every=1000, ckpt_every=200)
+            parent = replace(job, **run, init=f"{parent.out}/checkpoint.pt", seed=round_seed(k),
+                             out=job.out.removesuffix("-p256") + suffix)
             longer.append(parent)
     return jobs + polished + longer
 
