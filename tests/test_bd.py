@@ -92,6 +92,16 @@ def test_pick_for_comparison_matches_bpp_across_families():
     assert [e["name"] for e in pick_for_comparison(entries, points, 0.3)] == ["g-lo", "c-lo"]
 
 
+def test_final_train_loss_ignores_one_noisy_last_batch(tmp_path):
+    from gaacnn.study import final_train_loss
+
+    log = tmp_path / "train.csv"
+    log.write_text("step,loss\n" + "".join(f"{20 * i},{3.0 + 0.1 * (i % 2)}\n" for i in range(1, 20)) + "400,65.0\n")
+    assert final_train_loss(log) == pytest.approx(3.1)  # median of the last 10, not the spike
+    assert final_train_loss(log, rows=1) == pytest.approx(65.0)
+    assert final_train_loss(tmp_path / "absent.csv") is None
+
+
 @pytest.mark.parametrize("method", ["cubic", "pchip"])
 def test_a_curve_whose_quality_falls_is_refused(method):
     anchor = ([0.1, 0.2, 0.4, 0.8], [26.0, 28.0, 30.0, 32.0])
