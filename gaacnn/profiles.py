@@ -1,15 +1,15 @@
 """Profiles: what ``make train`` trains and what ``make paper-figures`` evaluates.
 
 - ``quick`` (train): the small preset and the size-matched control on CPU, 128x128 patches, batch 8:
-  a 2,000-step base at the highest MSE lambda, then per metric a chain of 400-step fine-tunes down
-  the lambdas (GAACNN: plus a 600-step fine-tune past each end); then each of the 4 lambdas per metric
-  that ship gets a last 200-step fine-tune on 256x256 patches, batch 2 (same pixels per step), and
-  the top lambda per metric rounds of more steps there (``TOP_ROUNDS``): 3,000 steps each on the CPU,
-  one on a GPU (``-gpu``: batch 16, 2,710 steps or 8 minutes; on a CPU the 8-minute guard ends it
-  after a few dozen steps).
-  The CPU budget counts: about 7 h for GAACNN small on two cores with three CPU rounds and about 65 min
-  per further one (the two tops side by side, a thread each), 1.5 h for the control (about 20 min per
-  round), and a quarter hour of one GPU for the four GPU rounds.
+  a 2,000-step base at the highest MSE lambda, then per metric fine-tunes to the top lambda
+  (GAACNN: 400 + 600 steps through its chain); the top lambda per metric gets a 200-step stage on
+  256x256 patches, batch 2 (same pixels per step), and then rounds of more steps there
+  (``TOP_ROUNDS``): 3,000 steps each on the CPU, one on a GPU (``-gpu``: batch 16, 2,710 steps or
+  8 minutes; on a CPU the 8-minute guard ends it after a few dozen steps). The other three lambdas per
+  metric that ship refine down from the top's round ``REFINE_FROM`` (``refine_chain``), 600 steps each.
+  The CPU budget counts, on two cores: about 65 min per CPU round for GAACNN small (the two tops side
+  by side, a thread each), 20 min for the control; its refine chains about 40 min and 11 min; a
+  quarter hour of one GPU for the four GPU rounds.
 - ``gpu`` (train): the quick profile's two CPU bases fine-tuned on a GPU at four MSE lambdas (batch 16,
   256x256, 2,710 steps or 8 minutes): what a GPU lent for a quarter of an hour can add.
 - ``paper`` (train): the authors' presets, lambdas and schedule (GPU, bf16, batch 16, 256x256).
@@ -58,6 +58,15 @@ TOP_ROUNDS = ("cpu", "cpu", "gpu", "cpu", "cpu", "cpu")
 # same 6,000 crops (item i of ``RandomCrops`` depends only on (seed, i)); from round RESEED_FROM on,
 # round k (1-based) draws with seed k, new crops each round.
 RESEED_FROM = 5
+# The lower lambdas that ship, refined from the trained top: their own chains stop at a few thousand
+# 128-px steps (CID22 valid: 20.8 dB at 0.31 bpp for the control at 0.0035) while the top lambda trains
+# on for rounds (26.96 dB at 0.83 bpp after round 5), so each family's lower points fine-tune down
+# from the top instead, one chain per metric from the top's round REFINE_FROM (fixed, so later top
+# rounds leave them be), highest lambda first, REFINE_STEPS each at 256 px, batch 2; crops drawn
+# with REFINE_SEED (no top round's). 600 steps took the control's 0.0035 to 26.31 dB at 0.548 bpp there
+# (GAACNN's: 22.80 dB at 0.335 -> 26.57 at 0.391). 0 steps: the lower points ship from their own chains
+# (-p256), as until 0982981.
+REFINE_FROM, REFINE_STEPS, REFINE_LR, REFINE_SEED = "-long5", 600, 1e-4, 50
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
 # family, spread over each family's rates.
 QUICK_SHIP = {
@@ -108,7 +117,8 @@ def quick_tag(arch: str) -> str:
 def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int = 400,
                metrics: tuple[str, ...] = ("mse", "ms-ssim"), threads: int = 0,
                end_steps: int = END_STEPS, polish_steps: int = POLISH_STEPS,
-               long_steps: int = LONG_STEPS, top_rounds: tuple[str, ...] = TOP_ROUNDS) -> list[TrainConfig]:
+               long_steps: int = LONG_STEPS, top_rounds: tuple[str, ...] = TOP_ROUNDS,
+               refine_steps: int = REFINE_STEPS) -> list[TrainConfig]:
     """A base run at the highest MSE lambda, then a chain of fine-tunes per metric, each from the
     previous one, from high to low rate (small lambda steps move the rate fastest). The MS-SSIM
     chain starts from the MSE base (the authors also start MS-SSIM training on MSE). GAACNN's chains
@@ -116,7 +126,9 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
     Then each lambda that ships (``QUICK_SHIP``) gets a 256-px stage (``<run>-p256``), and the top
     lambda of each metric (``long_lambda``) one run per entry of ``top_rounds``, each from the last:
     "cpu", ``long_steps`` more at batch 2; "gpu", batch 16 for ``GPU_STEPS`` or ``GPU_MINUTES``
-    (named by ``round_suffixes``, crops drawn with ``round_seed``)."""
+    (named by ``round_suffixes``, crops drawn with ``round_seed``). With ``refine_steps``, the lower
+    shipped lambdas refine down from the top instead (``refine_chain``, ``<run>-refine``) and the runs
+    nothing shipped starts from are left out."""
     tag = quick_tag(arch)
     base = TrainConfig(arch=arch, preset="small", metric="mse", lmbda=QUICK_MSE[-1], steps=base_steps, batch=8,
                        patch=128, val_every=1000, ckpt_every=200, log_every=20, threads=threads,
@@ -153,17 +165,47 @@ def quick_jobs(arch: str = "gaacnn", base_steps: int = 2000, finetune_steps: int
             parent = replace(job, **run, init=f"{parent.out}/checkpoint.pt", seed=round_seed(k),
                              out=job.out.removesuffix("-p256") + suffix)
             longer.append(parent)
-    return jobs + polished + longer
+    refined = [job for metric in metrics for job in refine_chain(arch, metric, longer, refine_steps)]
+    if not refined:
+        return jobs + polished + longer
+    return needed(jobs + polished + longer + refined, longer + refined)
+
+
+def refine_chain(arch: str, metric: str, longer: list[TrainConfig], steps: int) -> list[TrainConfig]:
+    """The shipped lambdas below the top, each fine-tuned from the one above it, the first from the
+    top's round ``REFINE_FROM`` (none without that round or without steps)."""
+    tops = [job for job in longer if job.metric == metric and job.out.endswith(REFINE_FROM)]
+    if not steps or not tops:
+        return []
+    parent, chain = tops[0], []
+    for lm in sorted(QUICK_SHIP[(arch, metric)], reverse=True)[1:]:
+        parent = replace(parent, lmbda=lm, steps=steps, lr=REFINE_LR, batch=POLISH_BATCH, patch=POLISH_PATCH,
+                         max_minutes=0.0, device="auto", val_every=steps, ckpt_every=200, log_every=20,
+                         seed=REFINE_SEED, init=f"{parent.out}/checkpoint.pt",
+                         out=f"runs/quick/{quick_tag(arch)}-{metric}-{lm}-refine")
+        chain.append(parent)
+    return chain
+
+
+def needed(jobs: list[TrainConfig], wanted: list[TrainConfig]) -> list[TrainConfig]:
+    """``jobs`` less those no run in ``wanted`` starts from, directly or through others (in order)."""
+    by_out, keep = {job.out: job for job in jobs}, set()
+    for job in wanted:
+        while job is not None and job.out not in keep:
+            keep.add(job.out)
+            job = by_out.get((job.init or "").removesuffix("/checkpoint.pt"))
+    return [job for job in jobs if job.out in keep]
 
 
 def ships(job: TrainConfig) -> bool:
     """Whether a quick-profile run is one of the shipped models: the last 256-px stage of a lambda
-    in ``QUICK_SHIP`` (the last of ``TOP_ROUNDS`` for its highest lambda, else ``-p256``)."""
+    in ``QUICK_SHIP`` (the last of ``TOP_ROUNDS`` for its highest lambda, else ``-refine``, or
+    ``-p256`` without ``REFINE_STEPS``)."""
     if job.lmbda not in QUICK_SHIP.get((job.arch, job.metric), ()):
         return False
     if job.lmbda == long_lambda(job.arch, job.metric):
         return job.out.endswith(round_suffixes()[-1])
-    return job.out.endswith("-p256")
+    return job.out.endswith("-refine" if REFINE_STEPS else "-p256")
 
 
 def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
@@ -178,9 +220,10 @@ def gpu_jobs(arch: str = "gaacnn") -> list[TrainConfig]:
 
 def shipped_name(job: TrainConfig) -> str:
     """The weights name a profile's run ships under: its run folder's name, without the quick
-    profile's ``-p256`` / ``-long<k>`` / ``-gpu<k>`` stage suffixes, with ``-gpu`` after the tag for the GPU profile
+    profile's ``-p256`` / ``-long<k>`` / ``-gpu<k>`` / ``-refine`` stage suffixes, with ``-gpu`` after the
+    tag for the GPU profile
     (``runs/gpu/gaacnn-small-mse-0.013`` -> ``gaacnn-small-gpu-mse-0.013``)."""
-    name = re.sub(r"-(p256|long\d*|gpu\d*)$", "", job.out.rstrip("/").split("/")[-1])
+    name = re.sub(r"-(p256|long\d*|gpu\d*|refine)$", "", job.out.rstrip("/").split("/")[-1])
     if job.out.startswith("runs/gpu/"):
         tag = quick_tag(job.arch)
         name = f"{tag}-gpu{name[len(tag):]}"

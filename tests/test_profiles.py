@@ -13,11 +13,13 @@ from gaacnn.profiles import (
     LONG_STEPS,
     QUICK_MSE,
     QUICK_SHIP,
+    REFINE_FROM,
     RESEED_FROM,
     TOP_ROUNDS,
     gpu_jobs,
     long_lambda,
     quick_jobs,
+    quick_tag,
     round_suffixes,
     shipped_name,
     ships,
@@ -64,10 +66,12 @@ def test_what_ships_ends_on_256_px_patches(arch):
     jobs = quick_jobs(arch)
     shipped = [job for job in jobs if ships(job)]
     last = round_suffixes()[-1]
-    assert shipped and all(job.patch == 256 and job.out.endswith(("-p256", last)) for job in shipped)
+    assert shipped and all(job.patch == 256 and job.out.endswith(("-p256", "-refine", last)) for job in shipped)
     by_out = {job.out: job for job in jobs}
     for job in shipped:
         parent = by_out[job.init.removesuffix("/checkpoint.pt")]
+        if job.out.endswith("-refine"):  # checked by test_lower_lambdas_refine_down_from_the_top
+            continue
         if job.out.endswith(last):  # the top lambda trains on from its 256-px stage, round after round
             assert job.lmbda == long_lambda(arch, job.metric) == max(QUICK_SHIP[(arch, job.metric)])
             for kind, suffix in reversed(list(zip(TOP_ROUNDS, round_suffixes()))):
@@ -119,3 +123,26 @@ def test_the_manifest_ships_what_the_profiles_name():
         assert (entry["metric"], entry["lambda"], entry["batch"], entry["patch"]) == (
             job.metric, job.lmbda, job.batch, job.patch)
     assert set(entries) == {shipped_name(job) for job in named}
+
+
+@pytest.mark.parametrize("arch", ["gaacnn", "mshp"])
+def test_lower_lambdas_refine_down_from_the_top(arch):
+    """With refine steps, each metric's lower shipped lambdas form one chain, highest lambda first,
+    from the top's round REFINE_FROM, at 256 px; every other run is one a shipped run starts from."""
+    jobs = quick_jobs(arch, refine_steps=300)
+    by_out = {job.out: job for job in jobs}
+    for metric in ("mse", "ms-ssim"):
+        chain = [job for job in jobs if job.metric == metric and job.out.endswith("-refine")]
+        assert [job.lmbda for job in chain] == sorted(QUICK_SHIP[(arch, metric)], reverse=True)[1:]
+        parent = by_out[chain[0].init.removesuffix("/checkpoint.pt")]
+        assert parent.out.endswith(REFINE_FROM) and parent.lmbda == long_lambda(arch, metric)
+        for job in chain:
+            assert (job.steps, job.patch, job.batch, job.max_minutes) == (300, 256, 2, 0)
+            assert by_out[job.init.removesuffix("/checkpoint.pt")] == parent
+            assert shipped_name(job) == f"{quick_tag(arch)}-{metric}-{job.lmbda}"
+            parent = job
+    starts = {job.init.removesuffix("/checkpoint.pt") for job in jobs if job.init}
+    ends = {job.out for job in jobs if job.out.endswith(("-refine", round_suffixes()[-1]))}
+    assert {job.out for job in jobs} == starts | ends  # nothing trained that no shipped run needs
+    assert not [job for job in jobs if job.out.endswith("-p256") and job.lmbda != long_lambda(arch, job.metric)]
+    assert len(quick_jobs(arch, refine_steps=0)) > len(jobs)
