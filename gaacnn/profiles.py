@@ -2,11 +2,12 @@
 
 - ``quick`` (train): the small preset and the size-matched control on CPU, 128x128 patches, batch 8:
   a 2,000-step base at the highest MSE lambda, then per metric fine-tunes to the top lambda
-  (GAACNN: 400 + 600 steps through its chain); the top lambda per metric gets a 200-step stage on
-  256x256 patches, batch 2 (same pixels per step), and then rounds of more steps there
-  (``TOP_ROUNDS``): 3,000 steps each on the CPU, one on a GPU (``-gpu``: batch 16, 2,710 steps or
-  8 minutes; on a CPU the 8-minute guard ends it after a few dozen steps). The other three lambdas per
-  metric that ship refine down from the top's round ``REFINE_FROM`` (``refine_chain``), 600 steps each.
+  (GAACNN's MSE top 600 steps from the base, its MS-SSIM top 400 + 600 through 60.5); the top
+  lambda per metric gets a 200-step stage on 256x256 patches, batch 2 (same pixels per step), and
+  then rounds of more steps there (``TOP_ROUNDS``): 3,000 steps each on the CPU, one on a GPU
+  (``-gpu``: batch 16, 2,710 steps or 8 minutes; on a CPU the 8-minute guard ends it after a few
+  dozen steps). The other three lambdas per metric that ship refine down from the top's round
+  ``REFINE_FROM`` (``refine_chain``), 600 steps each.
   The CPU budget counts, on two cores: about 65 min per CPU round for GAACNN small (the two tops side
   by side, a thread each), 20 min for the control; its refine chains about 40 min and 11 min; a
   quarter hour of one GPU for the four GPU rounds.
@@ -180,7 +181,7 @@ def refine_chain(arch: str, metric: str, longer: list[TrainConfig], steps: int) 
     parent, chain = tops[0], []
     for lm in sorted(QUICK_SHIP[(arch, metric)], reverse=True)[1:]:
         parent = replace(parent, lmbda=lm, steps=steps, lr=REFINE_LR, batch=POLISH_BATCH, patch=POLISH_PATCH,
-                         max_minutes=0.0, device="auto", val_every=steps, ckpt_every=200, log_every=20,
+                         max_minutes=0.0, val_every=steps, ckpt_every=200, log_every=20,
                          seed=REFINE_SEED, init=f"{parent.out}/checkpoint.pt",
                          out=f"runs/quick/{quick_tag(arch)}-{metric}-{lm}-refine")
         chain.append(parent)
