@@ -37,12 +37,29 @@ def _lineage(init: str | None) -> tuple[int, float, list[str]]:
             folders = [folder for folder, _, _ in runs]
             if lineage[-1] in folders:
                 runs = runs[folders.index(lineage[-1]) + 1:]
+            elif folders and folders[0] in lineage:
+                # ... or a later run of a branch this chain left (a refine chain from round 5 while
+                # round 6 ships the top): the file's totals less that branch's runs from ours on.
+                fork = lineage.index(folders[0])
+                steps, wall = _without(lineage[fork:], steps, wall)
+                lineage = lineage[:fork]
             break
         run = Path(init).parent
         runs.insert(0, (str(run), state["step"], state["elapsed"]))
         init = json.loads((run / "config.json").read_text()).get("init")
     return (steps + sum(s for _, s, _ in runs), wall + sum(w for _, _, w in runs),
             lineage + [folder for folder, _, _ in runs])
+
+
+def _without(folders: list[str], steps: int, wall: float) -> tuple[int, float]:
+    """``steps`` and ``wall`` less what the runs in ``folders`` trained (from their checkpoints)."""
+    for folder in folders:
+        ckpt = Path(folder) / "checkpoint.pt"
+        if not ckpt.exists():
+            raise FileNotFoundError(f"{ckpt} is gone: cannot count the steps before it in this lineage")
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        steps, wall = steps - state["step"], wall - state["elapsed"]
+    return steps, wall
 
 
 def ship_profile(profile: str = "quick", force: bool = False) -> list[dict]:

@@ -142,7 +142,7 @@ def write_table(df: pd.DataFrame, out_stem: Path, title: str) -> list[Path]:
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     csv_path, md_path, png_path = (out_stem.with_suffix(s) for s in (".csv", ".md", ".png"))
     df.to_csv(csv_path, index=False)
-    formats = tuple("g" if c == "lambda" else ".3f" for c in df.columns)  # lambdas span 5e-05 to 220
+    formats = tuple("g" if c == "lambda" else ".3f" for c in df.columns)  # lambdas span 0.0005 to 220
     note = ""
     if any(c.startswith(("bd_", "mse_bd", "msssim_bd")) for c in df.columns):
         note = ("\nnan: no BD value: the curves do not overlap, have too few points, or one family's "

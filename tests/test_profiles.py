@@ -146,3 +146,11 @@ def test_lower_lambdas_refine_down_from_the_top(arch):
     assert {job.out for job in jobs} == starts | ends  # nothing trained that no shipped run needs
     assert not [job for job in jobs if job.out.endswith("-p256") and job.lmbda != long_lambda(arch, job.metric)]
     assert len(quick_jobs(arch, refine_steps=0)) > len(jobs)
+
+
+@pytest.mark.parametrize("metric", ["mse", "ms-ssim"])
+def test_gaacnn_and_the_control_ship_the_same_lambdas_below_the_top(metric):
+    """The ablation compares like with like: below each family's top, GAACNN small and the control
+    ship the same lambdas (the tops differ, each the lambda its rounds trained at)."""
+    gaacnn, control = (sorted(QUICK_SHIP[(arch, metric)])[:-1] for arch in ("gaacnn", "mshp"))
+    assert len(gaacnn) >= 3 and gaacnn == control

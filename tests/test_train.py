@@ -261,6 +261,24 @@ def test_lineage_when_a_later_stage_shipped_over_the_start_file(tmp_path, monkey
     assert entry["steps"] == 4 and entry["lineage"] == [str(tmp_path / n) for n in ("base", "ft1", "ft2")]
 
 
+def test_lineage_of_a_branch_when_the_top_shipped_on(tmp_path, monkeypatch):
+    """ft1 starts from the shipped file and ft2 from ft1, shipped over it (the top trains on); ft3
+    branches off ft1 (a refine chain from an earlier round): it counts base, ft1 and itself, not ft2."""
+    from gaacnn import manifest, ship
+
+    monkeypatch.setattr(manifest, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(manifest, "MANIFEST", tmp_path / "weights" / "manifest.json")
+    train(_cfg(tmp_path / "base", steps=2, threads=1), progress=False)
+    ship.ship(tmp_path / "base", "tiny", "tiny test")
+    train(_cfg(tmp_path / "ft1", steps=1, threads=1, init=str(tmp_path / "weights" / "tiny.pth")), progress=False)
+    train(_cfg(tmp_path / "ft2", steps=3, threads=1, init=str(tmp_path / "ft1" / "checkpoint.pt")), progress=False)
+    assert ship.ship(tmp_path / "ft2", "tiny", "tiny test")["steps"] == 6
+    train(_cfg(tmp_path / "ft3", steps=1, threads=1, lmbda=0.005, init=str(tmp_path / "ft1" / "checkpoint.pt")),
+          progress=False)
+    entry = ship.ship(tmp_path / "ft3", "tiny-branch", "tiny test")
+    assert entry["steps"] == 4 and entry["lineage"] == [str(tmp_path / n) for n in ("base", "ft1", "ft3")]
+
+
 @pytest.mark.parametrize("arch", ["mshp", "gaacnn"])
 def test_loop_matches_a_plain_compressai_training_loop(tmp_path, arch):
     """Our loop (LR schedule, aux loss, clipping, data order) takes the same steps as CompressAI's
