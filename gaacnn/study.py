@@ -163,19 +163,19 @@ def write_table(df: pd.DataFrame, out_stem: Path, title: str) -> list[Path]:
 
 
 def plot_rd(curves: list[dict], metric: str, path: Path, title: str) -> Path:
-    """One RD plot; measured curves solid, published dashed; the legend says which is which."""
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for c in curves:
-        if metric not in c:
-            continue
+    """One RD plot; measured curves solid, published dashed, each its own colour (tab20); the legend,
+    beside the axes, says which is which."""
+    fig, ax = plt.subplots(figsize=(9, 5))
+    colours = plt.get_cmap("tab20").colors
+    for i, c in enumerate(c for c in curves if metric in c):
         style = "-o" if c["source"] == "measured here" else "--^"
-        ax.plot(c["bpp"], c[metric], style, ms=3, lw=1.2, label=c["label"])
+        ax.plot(c["bpp"], c[metric], style, ms=3, lw=1.2, color=colours[i % len(colours)], label=c["label"])
     ax.set_xlabel("bits per pixel (from file sizes)")
     ax.set_ylabel({"psnr-rgb": "PSNR RGB (dB)", "ms-ssim-db-rgb": "MS-SSIM RGB (dB)"}[metric])
     ax.set_xlim(0, 1.6)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
