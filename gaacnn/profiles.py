@@ -66,7 +66,7 @@ RESEED_FROM = 5
 # rounds leave them be), highest lambda first, REFINE_STEPS each at 256 px, batch 2; crops drawn
 # with REFINE_SEED (no top round's). 600 steps took the control's 0.0035 to 26.31 dB at 0.548 bpp there
 # (GAACNN's: 22.80 dB at 0.335 -> 26.57 at 0.391). 0 steps: the lower points ship from their own chains
-# (-p256), as until 0982981.
+# (-p256), as until 0982981; those chains have no 0.0005, so that way MSE ships three lambdas.
 REFINE_FROM, REFINE_STEPS, REFINE_LR, REFINE_SEED = "-long5", 600, 1e-4, 50
 # What ships (weights/ stays well under 100 MB with the GPU family beside it): four lambdas per
 # family, spread over each family's rates from about 0.1 bpp on Kodak to its top, the same lambdas for

@@ -32,17 +32,18 @@ def _lineage(init: str | None) -> tuple[int, float, list[str]]:
             entry = next((e for e in manifest.entries() if e["file"] == Path(init).name), {})
             steps, wall = meta.get("steps", 0), meta.get("wall_seconds", 0.0)
             lineage = entry.get("lineage", [str(init)])
-            # A later run of this chain may have shipped over the file since (``-long`` over ``-p256``):
-            # its totals then already count that run and those before it.
+            # A later run may have shipped over the file since (``-long`` over ``-p256``): its totals
+            # then count the runs of ours that its lineage shares (dropped from ours) and, where ours
+            # branched off (a refine chain from round 5 while round 6 ships the top), the runs past
+            # the branch point (taken off its totals).
             folders = [folder for folder, _, _ in runs]
-            if lineage[-1] in folders:
-                runs = runs[folders.index(lineage[-1]) + 1:]
-            elif folders and folders[0] in lineage:
-                # ... or a later run of a branch this chain left (a refine chain from round 5 while
-                # round 6 ships the top): the file's totals less that branch's runs from ours on.
+            if folders and folders[0] in lineage:
                 fork = lineage.index(folders[0])
-                steps, wall = _without(lineage[fork:], steps, wall)
-                lineage = lineage[:fork]
+                shared = 0
+                while shared < len(folders) and lineage[fork + shared:fork + shared + 1] == [folders[shared]]:
+                    shared += 1
+                steps, wall = _without(lineage[fork + shared:], steps, wall)
+                lineage, runs = lineage[:fork + shared], runs[shared:]
             break
         run = Path(init).parent
         runs.insert(0, (str(run), state["step"], state["elapsed"]))
