@@ -39,9 +39,7 @@ def _lineage(init: str | None) -> tuple[int, float, list[str]]:
             folders = [folder for folder, _, _ in runs]
             if folders and folders[0] in lineage:
                 fork = lineage.index(folders[0])
-                shared = 0
-                while shared < len(folders) and lineage[fork + shared:fork + shared + 1] == [folders[shared]]:
-                    shared += 1
+                shared = _shared_prefix(folders, lineage[fork:])
                 steps, wall = _without(lineage[fork + shared:], steps, wall)
                 lineage, runs = lineage[:fork + shared], runs[shared:]
             break
@@ -50,6 +48,16 @@ def _lineage(init: str | None) -> tuple[int, float, list[str]]:
         init = json.loads((run / "config.json").read_text()).get("init")
     return (steps + sum(s for _, s, _ in runs), wall + sum(w for _, _, w in runs),
             lineage + [folder for folder, _, _ in runs])
+
+
+def _shared_prefix(a: list[str], b: list[str]) -> int:
+    """How many leading items ``a`` and ``b`` have in common."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _without(folders: list[str], steps: int, wall: float) -> tuple[int, float]:

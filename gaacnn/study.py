@@ -167,9 +167,10 @@ def plot_rd(curves: list[dict], metric: str, path: Path, title: str) -> Path:
     beside the axes, says which is which."""
     fig, ax = plt.subplots(figsize=(9, 5))
     colours = plt.get_cmap("tab20").colors
-    for i, c in enumerate(c for c in curves if metric in c):
-        style = "-o" if c["source"] == "measured here" else "--^"
-        ax.plot(c["bpp"], c[metric], style, ms=3, lw=1.2, color=colours[i % len(colours)], label=c["label"])
+    for i, curve in enumerate(c for c in curves if metric in c):
+        style = "-o" if curve["source"] == "measured here" else "--^"
+        ax.plot(curve["bpp"], curve[metric], style, ms=3, lw=1.2, color=colours[i % len(colours)],
+                label=curve["label"])
     ax.set_xlabel("bits per pixel (from file sizes)")
     ax.set_ylabel({"psnr-rgb": "PSNR RGB (dB)", "ms-ssim-db-rgb": "MS-SSIM RGB (dB)"}[metric])
     ax.set_xlim(0, 1.6)
