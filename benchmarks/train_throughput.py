@@ -4,16 +4,24 @@ Prints ratios against the control (the last model named). Meant for a GPU (bf16 
 --batches 1 --patch 128 for a quick look.
 
     python benchmarks/train_throughput.py [--steps 10] [--batches 8 16] [--patch 256]
+
+What a wider latent would cost the quick profile (its top lambdas sit near the small preset's
+ceiling, README "Why the top lambdas stop short of 1 bpp"), on a CPU, one thread, as its rounds train:
+
+    OMP_NUM_THREADS=1 python benchmarks/train_throughput.py --batches 2 --steps 4 --models "small, M=64" small
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import torch
 
 from gaacnn.loss import rate_distortion
+from gaacnn.presets import PRESETS
+from gaacnn.transforms import count_parameters
 from gaacnn.zoo import build_model
 
 MODELS = {
@@ -23,8 +31,16 @@ MODELS = {
     # the quick profile's pair (not run by default): --models small "mshp N=64 M=96"
     "small": dict(arch="gaacnn", preset="small"),
     "mshp N=64 M=96": dict(arch="mshp", N=64, M=96),
+    # small with the latent (and so everything from H/4 down) widened, as paper-high widens paper-low
+    "small, M=64": dict(arch="gaacnn", preset=replace(PRESETS["small"], name="small-m64", latent=64)),
 }
 DEFAULT = ["paper-low (M=192)", "paper-high (M=320)", "mshp N=128 M=192 (CompressAI)"]
+
+
+def size_mb(spec: dict) -> tuple[float, float]:
+    """Parameters (millions) and their half-precision size in MB: what a shipped file would weigh."""
+    n = count_parameters(build_model(**spec))
+    return n / 1e6, 2 * n / 1e6
 
 
 def measure(spec: dict, batch: int, patch: int, steps: int, device: torch.device) -> tuple[float, float]:
@@ -63,6 +79,9 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     print(f"device: {name}, patch {args.patch}, {args.steps} timed steps after 2 warm-up")
+    for m in args.models:
+        params, mb = size_mb(MODELS[m])
+        print(f"  {m:32s} {params:6.2f} M parameters, {mb:5.1f} MB in half precision")
     for batch in args.batches:
         rows = {m: measure(MODELS[m], batch, args.patch, args.steps, device) for m in args.models}
         base = rows[args.models[-1]]  # the last model named is the baseline (default: the control)
