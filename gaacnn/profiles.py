@@ -54,7 +54,7 @@ POLISH_PATCH, POLISH_BATCH, POLISH_STEPS = 256, 2, 200
 # points by about 0.075 bpp on Kodak; a quarter hour of GPU sees 7x the pixels of a CPU round (and
 # moved them by another 0.06).
 LONG_STEPS = 3000
-TOP_ROUNDS = ("cpu", "cpu", "gpu", "cpu", "cpu", "cpu", "cpu", "cpu")
+TOP_ROUNDS = ("cpu", "cpu", "gpu", "cpu", "cpu", "cpu", "cpu", "cpu", "cpu")
 # The first four rounds all drew their crops with the default seed 0, so each CPU round replayed the
 # same 6,000 crops (item i of ``RandomCrops`` depends only on (seed, i)); from round RESEED_FROM on,
 # round k (1-based) draws with seed k, new crops each round.
