@@ -37,10 +37,9 @@ MODELS = {
 DEFAULT = ["paper-low (M=192)", "paper-high (M=320)", "mshp N=128 M=192 (CompressAI)"]
 
 
-def size_mb(spec: dict) -> tuple[float, float]:
-    """Parameters (millions) and their half-precision size in MB: what a shipped file would weigh."""
-    n = count_parameters(build_model(**spec))
-    return n / 1e6, 2 * n / 1e6
+def millions_of_parameters(spec: dict) -> float:
+    """Parameter count in millions; twice it is the MB a half-precision shipped file weighs."""
+    return count_parameters(build_model(**spec)) / 1e6
 
 
 def measure(spec: dict, batch: int, patch: int, steps: int, device: torch.device) -> tuple[float, float]:
@@ -80,8 +79,8 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     print(f"device: {name}, patch {args.patch}, {args.steps} timed steps after 2 warm-up")
     for m in args.models:
-        params, mb = size_mb(MODELS[m])
-        print(f"  {m:32s} {params:6.2f} M parameters, {mb:5.1f} MB in half precision")
+        params = millions_of_parameters(MODELS[m])
+        print(f"  {m:32s} {params:6.2f} M parameters, {2 * params:5.1f} MB in half precision")
     for batch in args.batches:
         rows = {m: measure(MODELS[m], batch, args.patch, args.steps, device) for m in args.models}
         base = rows[args.models[-1]]  # the last model named is the baseline (default: the control)
