@@ -82,6 +82,7 @@ def _cmd_train(args) -> None:
     cfg = TrainConfig(
         out=args.out, arch=args.arch, preset=args.preset, context=not args.no_context, metric=args.metric,
         lmbda=args.lmbda, steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
+        clip=args.clip, warmup=args.warmup, decay=args.decay, init_optimizer=args.init_optimizer,
         device=args.device, seed=args.seed, val_every=args.val_every, ckpt_every=args.ckpt_every,
         init=args.init, threads=args.threads, max_minutes=args.max_minutes, log_every=args.log_every,
         model_mode=args.model_mode, train_set=args.train_set, val_images=args.val_images,
@@ -94,7 +95,8 @@ def _cmd_train(args) -> None:
             return
     if result["finished"]:
         sha = save_weights(result["model"], Path(cfg.out) / "weights.pth",
-                           meta={"steps": result["step"], "wall_seconds": round(result["elapsed"], 1)})
+                           meta={"steps": result["step"], "wall_seconds": round(result["elapsed"], 1),
+                                 "history": result["history"]})
         print(f"weights: {Path(cfg.out) / 'weights.pth'} (sha256 {sha[:12]}...)")
     print(f"stopped at step {result['step']}; last validation: {result['val']}")
 
@@ -135,6 +137,8 @@ def _cmd_data(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .train import TrainConfig
+
     p = argparse.ArgumentParser(prog="gaacnn", description="GAACNN learned image codec (Tang et al., TCSVT 2022)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
@@ -160,15 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-context", action="store_true", help="hyperprior only (no 3-D context model)")
     t.add_argument("--metric", default="mse", choices=["mse", "ms-ssim"])
     t.add_argument("--lmbda", type=float, default=0.013)
-    t.add_argument("--steps", type=int, default=10000)
-    t.add_argument("--batch", type=int, default=8)
-    t.add_argument("--patch", type=int, default=256)
-    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--steps", type=int, default=10000, help="the run's budget (a trunk: raise it and --resume)")
+    t.add_argument("--batch", type=int, default=TrainConfig.batch)
+    t.add_argument("--patch", type=int, default=TrainConfig.patch)
+    t.add_argument("--lr", type=float, default=TrainConfig.lr)
+    t.add_argument("--clip", type=float, default=TrainConfig.clip, help="main-gradient norm limit (0: off)")
+    t.add_argument("--warmup", type=int, default=TrainConfig.warmup, help="steps of linear warm-up")
+    t.add_argument("--decay", type=float, default=TrainConfig.decay,
+                   help="fraction of the budget, at its end, over which lr falls linearly: 0 for a trunk, "
+                        "1 for a cooldown")
     t.add_argument("--device", default="auto")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--val-every", type=int, default=1000)
     t.add_argument("--ckpt-every", type=int, default=250)
-    t.add_argument("--init", help="start from these weights (fine-tuning to another lambda)")
+    t.add_argument("--init", help="start from these weights or checkpoint (a cooldown, another lambda)")
+    t.add_argument("--init-optimizer", action="store_true",
+                   help="with a checkpoint as --init, continue its Adam moments (a cooldown of a trunk)")
     t.add_argument("--threads", type=int, default=0)
     t.add_argument("--max-minutes", type=float, default=0.0)
     t.add_argument("--log-every", type=int, default=10)

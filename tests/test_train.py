@@ -203,10 +203,10 @@ def test_a_timed_run_decays_and_finishes_within_its_wall_time(tmp_path):
     """``max_minutes``: the step schedule follows the wall-time budget, and the run ends finished."""
     from gaacnn.ship import finished, slim
 
-    result = train(_cfg(tmp_path / "run", steps=10**6, max_minutes=0.05, threads=1), progress=False)
+    result = train(_cfg(tmp_path / "run", steps=10**6, max_minutes=0.05, threads=1, warmup=0), progress=False)
     assert result["finished"] and 0 < result["step"] < 10**6
-    rates = {r["lr"] for r in csv.DictReader(open(tmp_path / "run" / "train.csv"))}
-    assert {"0.0001", "1e-05"} <= rates
+    rates = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "run" / "train.csv"))]
+    assert rates[0] == pytest.approx(3e-4) and rates[-1] < 3e-5
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     assert finished(state) and state["step"] == result["step"]
     # shrunk for copying off a GPU machine: model only, in half precision, still loadable
@@ -289,7 +289,8 @@ def test_loop_matches_a_plain_compressai_training_loop(tmp_path, arch):
     from gaacnn.zoo import build_model
 
     steps = 12
-    cfg = _cfg(tmp_path / "ours", arch=arch, steps=steps, lmbda=0.013, milestones=(0.5,), threads=1)
+    cfg = _cfg(tmp_path / "ours", arch=arch, steps=steps, lmbda=0.013, milestones=(0.5,), warmup=0, decay=0.0,
+               threads=1)
     train(cfg, progress=False)
     ours = _losses(tmp_path / "ours" / "train.csv")
 
@@ -305,12 +306,12 @@ def test_loop_matches_a_plain_compressai_training_loop(tmp_path, arch):
         if step == steps // 2:  # the one milestone: lr / 10
             opt.param_groups[0]["lr"] = cfg.lr / 10
         x = torch.stack([data[step * cfg.batch + j] for j in range(cfg.batch)])
+        opt.zero_grad()  # CompressAI's examples/train.py clears both optimizers first, so the clipping
+        aux_opt.zero_grad()  # below sees no quantile gradients
         loss = criterion(model(x), x)["loss"]
-        opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
-        aux_opt.zero_grad()
         model.aux_loss().backward()
         aux_opt.step()
         plain[step + 1] = float(loss)
@@ -318,3 +319,54 @@ def test_loop_matches_a_plain_compressai_training_loop(tmp_path, arch):
     for step in plain:
         assert ours[step] == pytest.approx(plain[step], rel=1e-4), step
     assert plain[steps] != pytest.approx(plain[1], rel=1e-3)  # it did train
+
+
+def test_clipping_sees_the_main_gradients_only(tmp_path, monkeypatch):
+    """The quantiles' gradients (left by the previous aux step) must not enter the main clipping:
+    they would shrink the main gradient by a different factor at every step."""
+    seen = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *a, **k):
+        params = list(params)
+        seen.append({id(p) for p in params})
+        return real(params, max_norm, *a, **k)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    model = train(_cfg(tmp_path / "run", steps=3, threads=1), progress=False)["model"]
+    quantiles = {id(p) for n, p in model.named_parameters() if n.endswith(".quantiles")}
+    main = {id(p) for p in train_mod.main_parameters(model)}
+    assert quantiles and len(seen) == 3
+    assert all(ids == main for ids in seen)
+
+
+def test_schedule_warms_up_holds_and_decays_only_at_the_end():
+    cfg = TrainConfig(steps=1000, lr=3e-4, warmup=100, decay=0.2)
+    assert train_mod.lr_at(cfg, 0) == pytest.approx(3e-6)
+    assert train_mod.lr_at(cfg, 99) == pytest.approx(3e-4)
+    assert train_mod.lr_at(cfg, 500) == train_mod.lr_at(cfg, 799) == pytest.approx(3e-4)
+    assert train_mod.lr_at(cfg, 900) == pytest.approx(1.5e-4)
+    assert train_mod.lr_at(cfg, 1000) == pytest.approx(3e-6)
+    trunk = TrainConfig(steps=1000, lr=3e-4, warmup=0, decay=0.0)
+    assert {train_mod.lr_at(trunk, s) for s in (0, 999, 5000)} == {3e-4}
+
+
+def test_trunk_grows_and_a_cooldown_continues_its_adam_and_history(tmp_path):
+    """A trunk resumed with a larger budget keeps its optimizer; a cooldown from its checkpoint takes
+    the trunk's Adam moments (not a fresh Adam) and records the trunk as its parent in its totals."""
+    trunk = tmp_path / "trunk"
+    train(_cfg(trunk, steps=3, threads=1, warmup=0, decay=0.0), progress=False)
+    train(_cfg(trunk, steps=5, threads=1, warmup=0, decay=0.0), resume=True, progress=False)
+    state = torch.load(trunk / "checkpoint.pt", weights_only=False)
+    adam_steps = {float(v["step"]) for v in state["opt"]["state"].values()}
+    assert adam_steps == {5.0} and state["history"]["totals"]["steps"] == 5
+    assert [(s["from_step"], s["to_step"]) for s in state["history"]["segments"]] == [(0, 3), (3, 5)]
+
+    cool = train(_cfg(tmp_path / "cool", steps=2, threads=1, warmup=0, decay=1.0, lmbda=0.005,
+                      init=str(trunk / "checkpoint.pt"), init_optimizer=True), progress=False)
+    cstate = torch.load(tmp_path / "cool" / "checkpoint.pt", weights_only=False)
+    assert {float(v["step"]) for v in cstate["opt"]["state"].values()} == {7.0}
+    history = cool["history"]
+    assert history["parent"]["run"] == str(trunk) and history["parent"]["step"] == 5
+    assert history["totals"]["steps"] == 7
+    assert history["totals"]["cpu_hours"] > state["history"]["totals"]["cpu_hours"] > 0
