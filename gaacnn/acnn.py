@@ -29,6 +29,12 @@ class ACNN(nn.Module):
 
     ``out = x + b1 + b2 + ... + bn`` with ``b1 = AC(x)`` and ``b(i+1) = AC(relu(b(i)))``.
     The authors' code uses four blocks in the first encoder stage and three elsewhere.
+
+    Fig. 2 draws a ReLU before the first block too; the design note (read from the authors' code,
+    which produced the published numbers) says it may be omitted, and every shipped weights file
+    was trained without it. Adding it would change what those files decode under the same preset
+    name, so it stays out: the modules that precede an ACNN here end in GDN, LeakyReLU or an
+    attention sum, so the first block sees signed features either way.
     """
 
     def __init__(self, ch: int, blocks: int = 3) -> None:

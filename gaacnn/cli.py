@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import GaacnnError
 
 SAME_DEVICE = ("cpu (default) or cuda; decode on the kind of device that encoded: GAACNN's entropy "
-               "parameters differ between CPU and CUDA kernels, so its bytes do too")
+               "parameters differ between CPU and CUDA kernels (a file from the other kind is refused)")
 
 
 def _cmd_compress(args) -> None:
@@ -43,7 +43,7 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 def _cmd_decompress(args) -> None:
     from . import manifest
-    from .codec import decode, read_header
+    from .codec import check_size, decode, read_header
     from .images import write_png
 
     path = Path(args.file)
@@ -51,6 +51,7 @@ def _cmd_decompress(args) -> None:
         raise GaacnnError(f"no such file: {path}")
     data = path.read_bytes()
     header = read_header(data)
+    check_size(header, args.max_pixels)
     weights = args.weights
     if weights is None:
         entry = manifest.by_fingerprint(header.fingerprint)
@@ -62,7 +63,7 @@ def _cmd_decompress(args) -> None:
         weights = entry["name"]
     model = manifest.load(weights, device=args.device)
     t0 = time.time()
-    x_hat = decode(model, data)
+    x_hat = decode(model, data, max_pixels=args.max_pixels)
     write_png(x_hat, args.out)
     print(f"{args.out}: {header.width}x{header.height}, {time.time() - t0:.2f} s")
 
@@ -82,7 +83,7 @@ def _cmd_train(args) -> None:
     cfg = TrainConfig(
         out=args.out, arch=args.arch, preset=args.preset, context=not args.no_context, metric=args.metric,
         lmbda=args.lmbda, steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
-        clip=args.clip, warmup=args.warmup, decay=args.decay, init_optimizer=args.init_optimizer,
+        clip=args.clip, warmup=args.warmup, ste=args.ste, decay=args.decay, init_optimizer=args.init_optimizer,
         device=args.device, seed=args.seed, val_every=args.val_every, ckpt_every=args.ckpt_every,
         init=args.init, threads=args.threads, max_minutes=args.max_minutes, log_every=args.log_every,
         model_mode=args.model_mode, train_set=args.train_set, val_images=args.val_images,
@@ -137,6 +138,7 @@ def _cmd_data(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .codec import MAX_PIXELS
     from .train import TrainConfig
 
     p = argparse.ArgumentParser(prog="gaacnn", description="GAACNN learned image codec (Tang et al., TCSVT 2022)")
@@ -155,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("out")
     d.add_argument("--weights", help="default: the shipped weights whose fingerprint the file names")
     d.add_argument("--device", default="cpu", help=SAME_DEVICE)
+    d.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                   help=f"refuse files that declare a larger image (default {MAX_PIXELS:,}: 8K fits)")
     d.set_defaults(func=_cmd_decompress)
 
     t = sub.add_parser("train", help="train a model (see gaacnn.train.TrainConfig)")
@@ -178,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-every", type=int, default=1000)
     t.add_argument("--ckpt-every", type=int, default=250)
     t.add_argument("--init", help="start from these weights or checkpoint (a cooldown, another lambda)")
+    t.add_argument("--ste", action="store_true",
+                   help="g_s trains on the rounded latent with a straight-through gradient (the authors' code)")
     t.add_argument("--init-optimizer", action="store_true",
                    help="with a checkpoint as --init, continue its Adam moments (a cooldown of a trunk)")
     t.add_argument("--threads", type=int, default=0)

@@ -15,7 +15,7 @@ import struct
 from contextlib import contextmanager
 
 import torch
-from compressai.ans import BufferedRansEncoder, RansDecoder
+from compressai.ans import BufferedRansEncoder
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional, GaussianMixtureConditional
 from compressai.models import CompressionModel
 from torch import Tensor
@@ -30,10 +30,17 @@ from .context import (
     padded_positions,
     wavefront,
 )
+from .bitstream import BitstreamError
 from .presets import Preset, get_preset
+from .quantization import ste_round
+from .rans_guard import StreamDecoder
 from .transforms import AnalysisTransform, HyperAnalysis, HyperSynthesis, SynthesisTransform
 
 DOWNSAMPLING = 64  # g_a divides by 16, h_a by 4 more: inputs are padded to a multiple of 64
+# Largest |round(y)| + 1 the wavefront coder takes: every element's CDF spans 2 * ABS_MAX_LIMIT + 3
+# values, so a crafted header asking for 65535 would make decoding crawl. Trained models stay far
+# below (the shipped ones: 24-95 on Kodak).
+ABS_MAX_LIMIT = 1023
 
 
 @contextmanager
@@ -57,6 +64,7 @@ class GAACNN(CompressionModel):
         p = get_preset(preset) if isinstance(preset, str) else preset
         self.preset = p
         self.context = context
+        self.straight_through = False  # training: g_s decodes round(y), straight-through (quantization.py)
         self.g_a = AnalysisTransform(p)
         self.g_s = SynthesisTransform(p)
         self.h_a = HyperAnalysis(p)
@@ -86,6 +94,8 @@ class GAACNN(CompressionModel):
                 y_hat, _stack_k(scales), _stack_k(means), _stack_k(weights)
             )
             y_likelihoods = self.gaussian_conditional.likelihood_lower_bound(y_likelihoods)
+            if self.training and self.straight_through:
+                y_hat = ste_round(y)
         else:
             scales, means = hyper.chunk(2, dim=1)
             y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
@@ -177,28 +187,40 @@ class GAACNN(CompressionModel):
         shape = tuple(y.shape)
         y_hat = torch.round(y)
         abs_max = max(1, int(y_hat.abs().max().item()) + 1)
-        if abs_max > 0xFFFF:
-            raise ValueError("latent values out of range: the model weights are not usable")
+        if abs_max > ABS_MAX_LIMIT:
+            raise ValueError(f"latent values out of range (|y| up to {abs_max - 1}, the coder takes "
+                             f"{ABS_MAX_LIMIT - 1}): the model weights are not usable for this image")
         volume = self._padded_volume(shape, y.device)
         flat_values = y_hat.flatten()
         r = self.preset.context_kernel // 2
         volume[padded_positions(torch.arange(flat_values.numel(), device=y.device), shape, r)] = flat_values
         encoder = BufferedRansEncoder()
+        digest = getattr(self, "symbol_digest", None)
         for idx, _, coding in self._wavefront_steps(volume, hyper, shape, abs_max):
-            encoder.encode_with_indexes((flat_values[idx] + abs_max).int().tolist(), *coding)
+            symbols = (flat_values[idx] + abs_max).int().tolist()
+            encoder.encode_with_indexes(symbols, *coding)
+            if digest is not None:
+                digest.update(symbols)
         return struct.pack(">H", abs_max) + encoder.flush()
 
     @single_thread()
     def _decode_wavefront(self, string: bytes, hyper: Tensor) -> Tensor:
         """Inverse of :meth:`_encode_wavefront`: the decoded (M, H, W) latent."""
         shape = (self.preset.latent, hyper.size(-2), hyper.size(-1))
+        if len(string) < 2:
+            raise BitstreamError("the latent stream is truncated: corrupted")
         (abs_max,) = struct.unpack(">H", string[:2])
+        if not 1 <= abs_max <= ABS_MAX_LIMIT:
+            raise BitstreamError(f"the latent stream declares values up to {abs_max}: corrupted")
         volume = self._padded_volume(shape, hyper.device)
-        decoder = RansDecoder()
-        decoder.set_stream(string[2:])
+        decoder = StreamDecoder(string[2:], shape[0] * shape[1] * shape[2])
+        digest = getattr(self, "symbol_digest", None)
         for _, positions, coding in self._wavefront_steps(volume, hyper, shape, abs_max):
-            decoded = decoder.decode_stream(*coding)
+            decoded = decoder.decode(*coding)
+            if digest is not None:
+                digest.update(decoded)
             volume[positions] = torch.tensor(decoded, dtype=volume.dtype, device=volume.device) - abs_max
+        decoder.finish()
         r = self.preset.context_kernel // 2
         padded = volume.view(shape[0] + 2 * r, shape[1] + 2 * r, shape[2] + 2 * r)
         return padded[r : r + shape[0], r : r + shape[1], r : r + shape[2]].clone()

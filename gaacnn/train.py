@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .data import RandomCrops, center_crops, dataset_paths
 from .errors import GaacnnError
 from .loss import rate_distortion
+from .quantization import straight_through
 from .weights import complete_state, load_into
 from .zoo import build_model
 
@@ -60,6 +61,7 @@ class TrainConfig:
     warmup: int = 200  # steps of linear warm-up from lr / warmup
     decay: float = 0.2  # fraction of the budget, at its end, over which lr falls linearly to lr / 100
     milestones: tuple[float, ...] = ()  # fractions of the budget where lr drops 10x (the authors' schedule)
+    ste: bool = False  # g_s trains on round(y) with a straight-through gradient (quantization.py)
     device: str = "auto"
     seed: int = 0
     train_set: str = "cid22-train"
@@ -281,6 +283,7 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.arch, cfg.preset, cfg.context).to(device)
+    straight_through(model, cfg.ste)
     if cfg.init:
         load_into(model, cfg.init, strict=False)
     opt, aux_opt = _optimizers(model, cfg)

@@ -16,7 +16,12 @@ from .presets import Preset
 
 
 class AnalysisTransform(nn.Module):
-    """g_a: x (3, H, W) -> y (M, H/16, W/16)."""
+    """g_a: x (3, H, W) -> y (M, H/16, W/16).
+
+    The long skip (a stride-16 conv into the last stage) branches after the first stage's ACNN,
+    "from the first stage" as the design note reads the authors' code; Fig. 1 draws it from the
+    stem's output, one ACNN earlier. Kept: the shipped weights were trained this way, and moving it
+    would change their decoded images under the same preset name."""
 
     def __init__(self, p: Preset) -> None:
         super().__init__()
@@ -49,18 +54,22 @@ class AnalysisTransform(nn.Module):
 
 
 class SynthesisTransform(nn.Module):
-    """g_s: y_hat (M, H/16, W/16) -> x_hat (3, H, W)."""
+    """g_s: y_hat (M, H/16, W/16) -> x_hat (3, H, W).
+
+    Three stages {up, ACNN, attention + sub-pixel skip} with outputs M -> M -> N2 (the authors'
+    code; ``Preset.synthesis_widths``), then up to C0, ACNN, the long skip from y, ACBlock, conv."""
 
     def __init__(self, p: Preset) -> None:
         super().__init__()
-        c0, n1, m, b = p.stem, p.width, p.latent, p.rcab_blocks
+        c0, m, b = p.stem, p.latent, p.rcab_blocks
         self.att0 = AttentionModule(m, b)
-        widths = [(m, m), (m, n1), (n1, n1)]
+        outs = p.synthesis_widths()
+        widths = list(zip((m, *outs[:-1]), outs))
         self.ups = nn.ModuleList(nn.Sequential(deconv(i, o), GDN(o, inverse=True)) for i, o in widths)
         self.acnns = nn.ModuleList(ACNN(o, p.acnn_blocks) for _, o in widths)
         self.atts = nn.ModuleList(AttentionModule(o, b) for _, o in widths)
         self.skips = nn.ModuleList(SubPixelSkip(i, o) for i, o in widths)
-        self.up_last = nn.Sequential(deconv(n1, c0), GDN(c0, inverse=True))
+        self.up_last = nn.Sequential(deconv(outs[-1], c0), GDN(c0, inverse=True))
         self.acnn_last = ACNN(c0, p.acnn_blocks)
         self.long_skip = nn.ConvTranspose2d(m, c0, 16, stride=16)
         self.head = nn.Sequential(ACBlock(c0), conv(c0, 3, 5, 1))
