@@ -20,6 +20,7 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional, Ga
 from compressai.models import CompressionModel
 from torch import Tensor
 
+from .bitstream import BitstreamError
 from .context import (
     MIXTURES,
     EntropyParameters,
@@ -30,7 +31,6 @@ from .context import (
     padded_positions,
     wavefront,
 )
-from .bitstream import BitstreamError
 from .presets import Preset, get_preset
 from .quantization import ste_round
 from .rans_guard import StreamDecoder
