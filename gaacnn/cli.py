@@ -102,6 +102,27 @@ def _cmd_train(args) -> None:
     print(f"stopped at step {result['step']}; last validation: {result['val']}")
 
 
+def result_labels(names: list[str]) -> list[str]:
+    """The name each evaluated model's results carry (and their file): a manifest name whole
+    (``gaacnn-small-mse-0.0035``: its decimal point is no file extension), a weights file's name
+    without .pth / .pt; files that would share a name get their folder's name in front, so no two
+    models write the same results file."""
+    def label(name: str, parents: int) -> str:
+        path = Path(name)
+        if not path.is_file():
+            return name
+        stem = path.name.removesuffix(".pth").removesuffix(".pt")
+        return "-".join([*path.resolve().parent.parts[len(path.resolve().parent.parts) - parents:], stem])
+
+    labels = [label(n, 0) for n in names]
+    for depth in (1, 2, 3):
+        clashes = {x for x in labels if labels.count(x) > 1}
+        labels = [label(n, depth) if x in clashes else x for n, x in zip(names, labels)]
+    if len(set(labels)) < len(labels):
+        raise GaacnnError(f"the same weights are named twice: {', '.join(names)}")
+    return labels
+
+
 def _cmd_evaluate(args) -> None:
     import json
 
@@ -110,16 +131,16 @@ def _cmd_evaluate(args) -> None:
     from .evaluate import evaluate_model, load_images, results_json
     from .weights import sha256_of
 
+    labels = result_labels(args.weights)
     paths = [Path(p) for p in args.images] if args.images else dataset_paths(args.dataset)
     images = load_images(paths[: args.limit] if args.limit else paths, skip_bad=args.skip_bad,
                          warn=lambda m: print(f"gaacnn: warning: {m}", file=sys.stderr))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in args.weights:
+    for name, label in zip(args.weights, labels):
         model = manifest.load(name, device=args.device)
         sha = sha256_of(name)
-        point = evaluate_model(model, sha, Path(name).stem, images, args.dataset)
-        label = Path(name).stem
+        point = evaluate_model(model, sha, label, images, args.dataset)
         result = results_json(label, f"{label} on {args.dataset} ({len(images)} of {len(paths)} images)",
                               [point], {"weights_sha256": sha, "dataset": args.dataset, "images": len(images)})
         target = out / f"{label}_{args.dataset}.json"

@@ -108,15 +108,22 @@ def decode_full(model, data: bytes, max_pixels: int = MAX_PIXELS) -> dict:
     try:
         with torch.inference_mode(), guarded(model, encoding=False) as digest:
             out = model.decompress([[sections[0]], [sections[1]]], header.z_shape)
+    except BitstreamError as exc:
+        raise BitstreamError(f"{exc}{_who(model, header)}") from None
     except GaacnnError:
         raise
     except Exception as exc:  # whatever crafted streams make the network or coder raise: our error
         raise BitstreamError(f"entropy decoding failed ({exc.__class__.__name__}): corrupted file") from None
     if header.symbols is not None and digest.digest() != header.symbols:
-        here = coder_identity(next(model.parameters()).device)
-        raise BitstreamError(
-            "the decoded symbols differ from the encoded ones: the file is corrupted, or this decoder computes "
-            f"other probabilities than its encoder (written by: {header.writer or 'unknown'}; decoding on: {here}); "
-            "decode on the kind of device and software that encoded it"
-        )
+        raise BitstreamError(f"the decoded symbols differ from the encoded ones{_who(model, header)}")
     return {"x_hat": F.pad(out["x_hat"], unpad).cpu(), "y_hat": out.get("y_hat")}
+
+
+def _who(model, header: Header) -> str:
+    """Why a well-formed file may still decode to other symbols, with who wrote it and who reads it."""
+    if header.version < 2:
+        return ""
+    here = coder_identity(next(model.parameters()).device)
+    return (f". The file is corrupted, or this decoder computes other probabilities than its encoder "
+            f"(written by: {header.writer or 'unknown'}; decoding on: {here}): decode on the kind of device "
+            "and software that encoded it")

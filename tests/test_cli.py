@@ -93,3 +93,44 @@ def test_evaluate_reports_and_skips_bad_images(setup):
     assert result["name"] == "hyp" and len(result["results"]["bpp"]) == 1
     row = result["per_image"][0][0]
     assert row["bpp"] == 8 * row["bytes"] / (40 * 57)
+
+
+def test_crafted_file_is_one_line_error_and_writes_nothing(setup):
+    from gaacnn.crafted import oversized
+
+    d = setup
+    assert run("compress", d / "img.png", d / "c.gaac", "--weights", d / "ctx.pth").returncode == 0
+    data = (d / "c.gaac").read_bytes()
+    (d / "big.gaac").write_bytes(oversized(data, 6000, 6000))
+    msg = _error(run("decompress", d / "big.gaac", d / "big.png", "--weights", d / "ctx.pth"))
+    assert "corrupted" in msg or "crafted" in msg
+    assert not (d / "big.png").exists()
+    (d / "huge.gaac").write_bytes(oversized(data, 60000, 60000))
+    assert "--max-pixels" in _error(run("decompress", d / "huge.gaac", d / "huge.png", "--weights", d / "ctx.pth"))
+    assert not (d / "huge.png").exists()
+    bad = bytearray(data[:-4])
+    bad[7] = 0xA6  # a non-ASCII byte in the architecture name
+    from gaacnn.crafted import with_crc
+
+    (d / "name.gaac").write_bytes(with_crc(bad))
+    assert "invalid architecture" in _error(run("decompress", d / "name.gaac", d / "n.png", "--weights", d / "ctx.pth"))
+
+
+def test_results_keep_their_names(setup, tmp_path):
+    """Two lambdas of one family (names with a decimal point) and two files that share a name:
+    every model gets its own results file, named after it."""
+    from gaacnn.cli import result_labels
+
+    d = setup
+    (d / "a").mkdir(exist_ok=True)
+    (d / "b").mkdir(exist_ok=True)
+    for sub in ("a", "b"):
+        (d / sub / "weights.pth").write_bytes((d / "hyp.pth").read_bytes())
+    assert result_labels([str(d / "a" / "weights.pth"), str(d / "b" / "weights.pth")]) == ["a-weights", "b-weights"]
+    names = ["gaacnn-small-mse-0.0035", "gaacnn-small-mse-0.18"]
+    r = run("evaluate", *names, "--images", d / "img.png", "--dataset", "mine", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    for name in names:
+        assert json.loads((tmp_path / f"{name}_mine.json").read_text())["name"] == name

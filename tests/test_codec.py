@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,3 +138,86 @@ def test_wrong_weights_are_refused(coded):
     no_context.update(force=True)
     with pytest.raises(WeightsError, match="context=True"):
         decode(no_context, data)
+
+
+def _as_version_1(data: bytes) -> bytes:
+    """The same file in format version 1 (no symbol digest, no writer), as gaacnn wrote until v2."""
+    import struct
+    import zlib
+
+    from gaacnn.bitstream import unpack
+
+    header, sections = unpack(data)
+    body = bytearray(b"GAAC") + struct.pack(">BB", 1, int(header.context))
+    for name in (header.arch, header.preset):
+        body += struct.pack(">B", len(name)) + name.encode()
+    body += header.fingerprint + struct.pack(">IIHHB", header.height, header.width, *header.z_shape, 2)
+    for s in sections:
+        body += struct.pack(">I", len(s)) + s
+    return bytes(body) + struct.pack(">I", zlib.crc32(bytes(body)))
+
+
+def test_version_1_files_still_decode(tiny_model):
+    torch.manual_seed(8)
+    data = encode(tiny_model, torch.rand(1, 3, 50, 90))
+    old = _as_version_1(data)
+    assert old[4] == 1 and len(old) < len(data)
+    assert torch.equal(decode(tiny_model, old), decode(tiny_model, data))
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_decoder_with_other_probabilities_refuses(tiny_model, monkeypatch, version):
+    """Another device kind (or BLAS, or torch) computes slightly different entropy parameters: the
+    decoder must refuse rather than return another image, and say who wrote the file and who reads it."""
+    from gaacnn import context
+    from gaacnn import model as model_mod
+
+    torch.manual_seed(9)
+    data = encode(tiny_model, torch.rand(1, 3, 64, 96))
+    if version == 1:
+        data = _as_version_1(data)
+    real = context.entropy_parameters_at if tiny_model.context else None
+
+    def nudged(*args, **kwargs):
+        weights, means, scales = real(*args, **kwargs)
+        return weights, means + 0.02, scales * 1.01
+
+    if tiny_model.context:
+        monkeypatch.setattr(model_mod, "entropy_parameters_at", nudged)
+    else:  # the hyperprior's means and scales come from h_s
+        h_s = tiny_model.h_s.forward
+        monkeypatch.setattr(tiny_model.h_s, "forward", lambda z: h_s(z) * 1.01 + 0.02)
+    with pytest.raises(BitstreamError) as err:
+        decode(tiny_model, data)
+    if version == 2:
+        assert "written by: cpu" in str(err.value) and "decoding on: cpu" in str(err.value)
+
+
+def test_shipped_small_model_is_bit_exact_in_another_process(tmp_path):
+    """What ships, with the 11x11x11 context: encode here, decode in a fresh process, compare the
+    decoded symbols (latents) and pixels, on a real image that is not a multiple of 64."""
+    from gaacnn import manifest
+    from gaacnn.data import dataset_paths, mirror_root
+    from gaacnn.images import read_image
+
+    if mirror_root() is None:
+        pytest.skip("needs the data mirror")
+    name = "gaacnn-small-mse-0.0035"
+    model = manifest.load(name)
+    assert model.preset.context_kernel == 11
+    x, _ = read_image(dataset_paths("kodak")[22])
+    x = x[..., 200:300, 300:470]  # 100 x 170: pads to 128 x 192
+    data = encode(model, x)
+    (tmp_path / "img.gaac").write_bytes(data)
+    here = decode_full(model, data)
+    x_pad = torch.nn.functional.pad(x, _pad((100, 170)), mode="replicate")
+    assert torch.equal(here["y_hat"], _expected_y_hat(model, x_pad))
+    script = (
+        "import torch; from gaacnn import manifest; from gaacnn.codec import decode_full;"
+        f"m = manifest.load('{name}');"
+        f"torch.save(decode_full(m, open(r'{tmp_path / 'img.gaac'}', 'rb').read()), r'{tmp_path / 'there.pt'}')"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    there = torch.load(tmp_path / "there.pt")
+    assert torch.equal(here["y_hat"], there["y_hat"])
+    assert np.array_equal(to_uint8(here["x_hat"]), to_uint8(there["x_hat"]))
