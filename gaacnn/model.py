@@ -39,7 +39,7 @@ from .transforms import AnalysisTransform, HyperAnalysis, HyperSynthesis, Synthe
 DOWNSAMPLING = 64  # g_a divides by 16, h_a by 4 more: inputs are padded to a multiple of 64
 # Largest |round(y)| + 1 the wavefront coder takes: every element's CDF spans 2 * ABS_MAX_LIMIT + 3
 # values, so a crafted header asking for 65535 would make decoding crawl. Trained models stay far
-# below (the shipped ones: 24-95 on Kodak).
+# below: the shipped GAACNN MSE 0.0005 and 0.18 and MS-SSIM 220 models need 8, 46 and 74 over Kodak.
 ABS_MAX_LIMIT = 1023
 
 
