@@ -221,3 +221,27 @@ def test_shipped_small_model_is_bit_exact_in_another_process(tmp_path):
     there = torch.load(tmp_path / "there.pt")
     assert torch.equal(here["y_hat"], there["y_hat"])
     assert np.array_equal(to_uint8(here["x_hat"]), to_uint8(there["x_hat"]))
+
+
+def test_fast_wavefront_writes_the_bytes_compressai_cdfs_write(monkeypatch):
+    """The wavefront coder's own CDF builder and per-step precomputation change no bit: the shipped
+    small model codes a Kodak crop to the same bytes with CompressAI's ``_build_cdf`` in its place."""
+    from gaacnn import manifest
+    from gaacnn import model as model_mod
+    from gaacnn.data import dataset_paths, mirror_root
+    from gaacnn.images import read_image
+
+    if mirror_root() is None:
+        pytest.skip("needs the data mirror")
+    model = manifest.load("gaacnn-small-mse-0.18")
+    x, _ = read_image(dataset_paths("kodak")[3])
+    x = x[..., 150:278, 200:392]
+    fast = encode(model, x)
+
+    def compressai_cdfs(weights, means, scales, abs_max):
+        return model.gaussian_conditional._build_cdf(
+            scales.t().clone(), means.t().clone(), weights.t().clone(), abs_max).tolist()
+
+    monkeypatch.setattr(model_mod, "mixture_cdfs", compressai_cdfs)
+    assert encode(model, x) == fast
+    assert torch.equal(decode(model, fast), decode(model, fast))
