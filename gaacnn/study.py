@@ -183,10 +183,53 @@ def plot_rd(curves: list[dict], metric: str, path: Path, title: str) -> Path:
     return path
 
 
-def runtime_table(curves: list[dict]) -> pd.DataFrame:
-    rows = [{"method": c["label"], "encode_s_per_image": float(np.mean(c["encoding_time"])),
-             "decode_s_per_image": float(np.mean(c["decoding_time"]))}
-            for c in curves if c["source"] == "measured here" and "encoding_time" in c]
+def machine() -> str:
+    """This machine in a few words, for tables whose numbers depend on it."""
+    import os
+    import platform
+
+    import torch
+
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def runtime_table(entries: list[dict], load, images, codec_names: list[str] | None = None,
+                  threads: int = 1) -> pd.DataFrame:
+    """Encode / decode seconds per image, every row timed now, in this one run, on ``threads`` threads:
+    the highest-rate model of each family and each available classical codec at its middle quality
+    (the cached RD timings were measured at different times, under different loads)."""
+    import torch
+
+    from .codecs import available_codecs
+    from .evaluate import _model_codec, run_point
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        top = {}
+        for e in entries:
+            if e["family"] not in top or e["lambda"] > top[e["family"]]["lambda"]:
+                top[e["family"]] = e
+        timed = [(f"{fam} ({e['name']})", *_model_codec(load(e["name"]))) for fam, e in sorted(top.items())]
+        for codec in available_codecs(codec_names, warn=lambda m: None):
+            q = codec.qualities[len(codec.qualities) // 2]
+            timed.append((f"{codec.label} (setting {q})", lambda img, c=codec, q=q: c.encode(img, q), codec.decode))
+        rows = []
+        for label, enc, dec in timed:
+            run = run_point(enc, dec, images, label, progress=False)
+            rows.append({"method": label, "encode_s_per_image": float(np.mean([r["encoding_time"] for r in run])),
+                         "decode_s_per_image": float(np.mean([r["decoding_time"] for r in run])),
+                         "bpp": float(np.mean([r["bpp"] for r in run]))})
+    finally:
+        torch.set_num_threads(before)
     return pd.DataFrame(rows)
 
 
