@@ -76,6 +76,7 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads (0: leave the default)
     model_mode: str = "train"  # "eval" only for the DDP equivalence test (no noise, no dropout)
     max_minutes: float = 0.0  # wall-time budget: the schedule decays and the run ends by it; 0: none
+    session_minutes: float = 0.0  # stop this invocation after so long, resumable (the schedule never sees it)
 
 
 def pick_device(name: str) -> torch.device:
@@ -221,23 +222,36 @@ def run_history(out: Path | str, step: int, segments: list[dict], parent: dict |
     """What a checkpoint records of how it was made: its segments, the run it started from (that
     run's history at the moment of the branch) and totals over both (steps, wall time, CPU core-hours,
     GPU-hours). Shipping reads the totals."""
-    totals = {"steps": step, "wall_seconds": 0.0, "cpu_hours": 0.0, "gpu_hours": 0.0}
+    totals = {"steps": step, "wall_seconds": 0.0, "cpu_hours": 0.0, "gpu_hours": 0.0, "untracked_wall_seconds": 0.0}
     for seg in segments:
         totals["wall_seconds"] += seg["seconds"]
         totals["cpu_hours" if seg["kind"] == "cpu" else "gpu_hours"] += seg["seconds"] * seg["workers"] / 3600
     if parent:
         for k in totals:
-            totals[k] += parent["totals"][k]
+            totals[k] += parent["totals"].get(k, 0)
     totals = {k: round(v, 4) if isinstance(v, float) else v for k, v in totals.items()}
     return {"run": str(out), "step": step, "segments": segments, "parent": parent, "totals": totals}
 
 
 def history_of(path: str | Path) -> dict | None:
-    """The history a checkpoint (or a weights file's meta) records; None for files older than it."""
+    """The history a checkpoint (or a weights file's meta) records. A shipped file from before
+    histories existed gets one from its manifest entry: its steps, and its wall time as untracked
+    (those runs did not record their threads, so their CPU-hours are unknown). None otherwise."""
     obj = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(obj, dict):
         return None
-    return obj.get("history") or obj.get("meta", {}).get("history")
+    found = obj.get("history") or obj.get("meta", {}).get("history")
+    if found:
+        return found
+    from . import manifest
+
+    for entry in manifest.entries():
+        if (manifest.WEIGHTS_DIR / entry["file"]).resolve() == Path(path).resolve():
+            wall = float(entry.get("wall_seconds", 0.0))
+            return {"run": f"weights/{entry['file']}", "step": entry["steps"], "segments": [], "parent": None,
+                    "totals": {"steps": entry["steps"], "wall_seconds": wall, "cpu_hours": 0.0, "gpu_hours": 0.0,
+                               "untracked_wall_seconds": wall}}
+    return None
 
 
 def restore_optimizers(path: str | Path, opt, aux_opt, device: torch.device) -> None:
@@ -342,6 +356,7 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
     finished = budget_used(cfg, step, elapsed) >= 1.0
     started = time.time() - elapsed
     stop = _StopRequest()
+    session_start = time.time()
     while not finished and not stop.requested:
         t0 = time.time()
         first = step * cfg.batch + rank * per_rank
@@ -402,6 +417,8 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
             if cfg.val_every and (step % cfg.val_every == 0 or finished):
                 last_val = validate(model, val_images, cfg, device)
                 val_log.write({"step": step, **{k: f"{v:.6g}" for k, v in last_val.items()}})
+        if cfg.session_minutes and time.time() - session_start > 60 * cfg.session_minutes:
+            stop.requested = True
         if step % cfg.ckpt_every == 0 or finished or stop.requested:
             checkpoint()
         if finished:

@@ -1,0 +1,152 @@
+"""Trunks: one long constant-learning-rate run per family that keeps growing, carried in git, and the
+short cooldowns branched off them that ship (issue 20's recipe; measurements in benchmarks/results).
+
+    trunk (warm-up, then lr constant; never decays)  --grow, on any machine, run after run-->
+        \\__ cooldown at lambda L (the trunk's weights and Adam moments, lr falling to 1 %) -> ships
+
+Where this sits: data -> [train.py: one run] -> runs/trunk/<name>/checkpoint.pt <-> trunks/<name>/
+(this module: the compact copy in git) -> cooldowns -> ship.py -> weights/.
+
+A trunk's copy in git holds the float32 weights, Adam's moments in bfloat16 (about 8 bytes a
+parameter, 15 MB for the small preset), the step, the RNG state, the run's history (segments,
+parent, CPU/GPU-hours) and its logs, so that ``python -m gaacnn.trunks grow`` continues from a fresh
+clone on another machine exactly where the last one stopped.
+
+    python -m gaacnn.trunks grow gaacnn-small-mse-0.013 --minutes 60   # restore, train, stop resumably
+    python -m gaacnn.trunks store gaacnn-small-mse-0.013                # compact copy into trunks/
+    python -m gaacnn.trunks cooldown gaacnn-small-mse-0.013 --lmbda 0.0483 --steps 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from .errors import GaacnnError
+from .train import TrainConfig, history_of, run_history, train
+
+ROOT = Path(__file__).resolve().parent.parent
+STORE = ROOT / "trunks"
+LOGS = ("train.csv", "val.csv", "config.json")
+
+# The recipe measured here (TrainConfig's defaults: 8 x 128 px, lr 3e-4, clip 1.0 on the main
+# parameters) with no decay. Both start from the shipped top MSE weights of their family (measured for
+# the control: 2.28 against 6.80 validation loss after 2,000 steps from scratch,
+# benchmarks/results/trunk_start_control.txt). Lambda 0.013 sits in the middle of the shipped ladder.
+_TRUNK = dict(metric="mse", lmbda=0.013, steps=10**7, decay=0.0, warmup=500, ckpt_every=250, log_every=25)
+TRUNKS: dict[str, TrainConfig] = {
+    "gaacnn-small-mse-0.013": TrainConfig(arch="gaacnn", preset="small", val_every=1000,
+                                          init="weights/gaacnn-small-mse-0.18.pth",
+                                          out="runs/trunk/gaacnn-small-mse-0.013", **_TRUNK),
+    "mshp-N64M96-mse-0.013": TrainConfig(arch="mshp", val_every=2000, init="weights/mshp-N64M96-mse-0.0483.pth",
+                                         out="runs/trunk/mshp-N64M96-mse-0.013", **_TRUNK),
+}
+
+
+def _trunk(name: str) -> TrainConfig:
+    try:
+        return TRUNKS[name]
+    except KeyError:
+        raise GaacnnError(f"unknown trunk {name!r}; the trunks are {', '.join(TRUNKS)}") from None
+
+
+def _step(path: Path) -> int:
+    return int(torch.load(path, map_location="cpu", weights_only=False)["step"]) if path.is_file() else -1
+
+
+def compact(state: dict) -> dict:
+    """A training checkpoint for git: Adam's moments in bfloat16 (its exponent range keeps the tiny
+    second moments that float16 would flush to zero), everything else as it was."""
+    out = dict(state)
+    opt = dict(state["opt"])
+    opt["state"] = {k: {n: (v.to(torch.bfloat16) if torch.is_tensor(v) and v.dim() > 0 else v)
+                        for n, v in s.items()} for k, s in state["opt"]["state"].items()}
+    out["opt"] = opt
+    return out
+
+
+def store(name: str) -> Path:
+    """Copy the trunk's checkpoint (compacted) and logs from runs/ into trunks/ (for git)."""
+    run, target = ROOT / _trunk(name).out, STORE / name
+    if not (run / "checkpoint.pt").is_file():
+        raise GaacnnError(f"no checkpoint in {run}: grow the trunk first")
+    target.mkdir(parents=True, exist_ok=True)
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    history, init = state.get("history"), state["config"].get("init")
+    if history and history["parent"] is None and init and Path(init).is_file():  # runs started before histories
+        state["history"] = run_history(history["run"], state["step"], history["segments"], history_of(init))
+    torch.save(compact(state), target / "checkpoint.pt")
+    for log in LOGS:
+        if (run / log).is_file():
+            shutil.copy2(run / log, target / log)
+    return target / "checkpoint.pt"
+
+
+def restore(name: str) -> bool:
+    """Copy the trunk from trunks/ into runs/ when the copy in git is further along (a fresh clone,
+    or another machine grew it); returns whether it did."""
+    run, source = ROOT / _trunk(name).out, STORE / name
+    if _step(source / "checkpoint.pt") <= _step(run / "checkpoint.pt"):
+        return False
+    run.mkdir(parents=True, exist_ok=True)
+    for f in ("checkpoint.pt", *LOGS):
+        if (source / f).is_file():
+            shutil.copy2(source / f, run / f)
+    return True
+
+
+def grow(name: str, minutes: float, threads: int = 0, device: str = "auto", **changes) -> dict:
+    """Restore the trunk if git holds more of it, then train it on for ``minutes`` (resumable)."""
+    restore(name)
+    cfg = replace(_trunk(name), session_minutes=minutes, threads=threads, device=device, **changes)
+    cfg = replace(cfg, out=str(ROOT / cfg.out), init=str(ROOT / cfg.init) if cfg.init else None)
+    return train(cfg, resume=True)
+
+
+def cooldown(name: str, lmbda: float, steps: int, metric: str = "mse", threads: int = 0, tag: str = "") -> dict:
+    """A branch of the trunk's current checkpoint at ``lmbda`` whose lr falls linearly to 1 % over
+    ``steps``, continuing the trunk's Adam moments: what ships. Its history names the trunk and step."""
+    trunk = _trunk(name)
+    start = ROOT / trunk.out / "checkpoint.pt"
+    if not start.is_file():
+        raise GaacnnError(f"no checkpoint in {start.parent}: grow or restore the trunk first")
+    out = ROOT / f"{trunk.out}-cool-{metric}-{lmbda}{tag}"
+    cfg = replace(trunk, metric=metric, lmbda=lmbda, steps=steps, decay=1.0, warmup=0, init=str(start),
+                  init_optimizer=True, out=str(out), val_every=steps, ckpt_every=min(250, steps), threads=threads)
+    return train(cfg, resume=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m gaacnn.trunks", description=__doc__.split("\n\n")[0])
+    ap.add_argument("command", choices=["grow", "store", "restore", "cooldown", "list"])
+    ap.add_argument("name", nargs="?", help="a trunk (default: all, for grow/store/restore/list)")
+    ap.add_argument("--minutes", type=float, default=60.0, help="grow: wall time of this session")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--lmbda", type=float, help="cooldown: the lambda that ships")
+    ap.add_argument("--metric", default="mse", choices=["mse", "ms-ssim"])
+    ap.add_argument("--steps", type=int, default=600, help="cooldown: its length")
+    args = ap.parse_args(argv)
+    names = [args.name] if args.name else list(TRUNKS)
+    for name in names:
+        if args.command == "grow":
+            grow(name, args.minutes, args.threads, args.device)
+        elif args.command == "store":
+            print(f"{name}: {store(name)}")
+        elif args.command == "restore":
+            print(f"{name}: {'restored from trunks/' if restore(name) else 'runs/ is up to date'}")
+        elif args.command == "cooldown":
+            if args.lmbda is None:
+                raise SystemExit("cooldown needs --lmbda")
+            cooldown(name, args.lmbda, args.steps, args.metric, args.threads)
+        else:
+            run = ROOT / _trunk(name).out / "checkpoint.pt"
+            print(f"{name}: runs/ at step {_step(run)}, trunks/ at step {_step(STORE / name / 'checkpoint.pt')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Trunks: grown, stored in git (compact), restored on a fresh clone, cooled down (gaacnn.trunks)."""
+
+import shutil
+
+import pytest
+import torch
+
+from gaacnn import trunks
+from gaacnn.train import TrainConfig
+
+pytestmark = pytest.mark.skipif(
+    __import__("gaacnn.data", fromlist=["mirror_root"]).mirror_root() is None, reason="needs the data mirror"
+)
+
+
+@pytest.fixture
+def tiny_trunk(tmp_path, monkeypatch):
+    cfg = TrainConfig(arch="gaacnn", preset="tiny", metric="mse", lmbda=0.01, steps=10**7, decay=0.0, warmup=2,
+                      batch=2, patch=64, train_set="cid22-valid", val_set="cid22-valid", val_images=1, val_crop=64,
+                      val_every=0, ckpt_every=1, log_every=1, out="runs/trunk/tiny", threads=1)
+    monkeypatch.setattr(trunks, "ROOT", tmp_path)
+    monkeypatch.setattr(trunks, "STORE", tmp_path / "trunks")
+    monkeypatch.setattr(trunks, "TRUNKS", {"tiny": cfg})
+    return tmp_path
+
+
+def test_a_stored_trunk_continues_on_a_fresh_clone(tiny_trunk):
+    run = tiny_trunk / "runs" / "trunk" / "tiny"
+    trunks.grow("tiny", minutes=0, steps=3)  # grow to step 3 (the budget stands in for the minutes)
+    stored = trunks.store("tiny")
+    full = torch.load(run / "checkpoint.pt", weights_only=False)
+    small = torch.load(stored, weights_only=False)
+    assert small["step"] == 3 and stored.stat().st_size < (run / "checkpoint.pt").stat().st_size
+    moments = [v["exp_avg_sq"] for v in small["opt"]["state"].values()]
+    assert all(m.dtype == torch.bfloat16 for m in moments) and any((m > 0).any() for m in moments)
+    assert all(small["model"][k].dtype == v.dtype for k, v in full["model"].items())  # weights stay float32
+
+    shutil.rmtree(tiny_trunk / "runs")  # a fresh clone has only trunks/
+    assert trunks.restore("tiny") and not trunks.restore("tiny")
+    result = trunks.grow("tiny", minutes=0, steps=5)
+    assert result["step"] == 5
+    segments = result["history"]["segments"]
+    assert [(s["from_step"], s["to_step"]) for s in segments] == [(0, 3), (3, 5)]
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert {float(s["step"]) for s in state["opt"]["state"].values()} == {5.0}  # Adam continued, not reset
+
+
+def test_cooldown_branches_with_the_trunks_adam_and_decays(tiny_trunk):
+    trunks.grow("tiny", minutes=0, steps=4)
+    result = trunks.cooldown("tiny", lmbda=0.05, steps=3)
+    cool = tiny_trunk / "runs" / "trunk" / "tiny-cool-mse-0.05"
+    rates = [float(r.split(",")[7]) for r in (cool / "train.csv").read_text().splitlines()[1:]]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < rates[0] / 2  # linear: 3, 2, 1 (x 1e-4)
+    assert result["history"]["parent"]["step"] == 4 and result["history"]["totals"]["steps"] == 7
+    assert result["finished"]
+
+
+def test_unknown_trunk_is_refused(tiny_trunk):
+    from gaacnn.errors import GaacnnError
+
+    with pytest.raises(GaacnnError, match="unknown trunk"):
+        trunks.store("nope")
