@@ -8,17 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt  # no backend is forced: notebooks show figures inline
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .bd import bd_quality, bd_rate, ms_ssim_db  # noqa: E402
-from .codecs import available_codecs  # noqa: E402
-from .data import dataset_paths, locate  # noqa: E402
-from .evaluate import evaluate_codec, evaluate_model, load_images, results_json  # noqa: E402
+from .bd import bd_quality, bd_rate, ms_ssim_db
+from .codecs import available_codecs
+from .data import dataset_paths, locate
+from .evaluate import evaluate_codec, evaluate_model, load_images, results_json
 
 PUBLISHED = {  # CompressAI's published Kodak tables used in the figures
     "kodak": {
@@ -36,6 +33,7 @@ PAPER_GAACNN = {
     "tecnick": {"mse": "rd-anchors/gaacnn-paper/tecnick_mse.json",
                 "ms-ssim": "rd-anchors/gaacnn-paper/tecnick_ms-ssim.json"},
 }
+PUBLISHED_IMAGES = {"kodak": 24, "tecnick": 100}  # the image sets the published means are over
 PAPER_TABLE = {"kodak": "rd-anchors/gaacnn-paper/table_kodak_vs_jpeg.csv",
                "tecnick": "rd-anchors/gaacnn-paper/table_tecnick_vs_jpeg.csv"}
 
@@ -56,7 +54,7 @@ def published_curves(dataset: str) -> list[dict]:
     for label, rel in PUBLISHED.get(dataset, {}).items():
         curves.append(_curve(label, json.loads(locate(rel).read_text())["results"], "published", rel))
     for metric, rel in PAPER_GAACNN.get(dataset, {}).items():
-        label = f"GAACNN {metric} (published, authors)"
+        label = f"GAACNN {metric} (published, authors, {PUBLISHED_IMAGES[dataset]} images)"
         curves.append(_curve(label, json.loads(locate(rel).read_text())["results"], "published", rel))
     return curves
 
@@ -162,25 +160,61 @@ def write_table(df: pd.DataFrame, out_stem: Path, title: str) -> list[Path]:
     return [csv_path, md_path, png_path]
 
 
-def plot_rd(curves: list[dict], metric: str, path: Path, title: str) -> Path:
-    """One RD plot; measured curves solid, published dashed, each its own colour (tab20); the legend,
-    beside the axes, says which is which."""
-    fig, ax = plt.subplots(figsize=(9, 5))
-    colours = plt.get_cmap("tab20").colors
-    for i, curve in enumerate(c for c in curves if metric in c):
-        style = "-o" if curve["source"] == "measured here" else "--^"
-        ax.plot(curve["bpp"], curve[metric], style, ms=3, lw=1.2, color=colours[i % len(colours)],
-                label=curve["label"])
+def curve_style(label: str, source: str) -> dict:
+    """One look per method, the same in every figure: our GAACNN in blues, the control in oranges
+    (MS-SSIM-trained lighter, GPU-trained dashed), classical codecs thin and grey, other published
+    curves grey and dashed, and the authors' GAACNN as bold red stars drawn last."""
+    low = label.lower()
+    if "published, authors" in low:
+        return dict(color="#d62728", ls="-", marker="*", ms=9, lw=2.2, zorder=10)
+    if source != "measured here":
+        return dict(color="#9e9e9e", ls="--", marker="^", ms=3, lw=0.9, zorder=2)
+    ours = low.startswith("gaacnn") or low.startswith("control")
+    if not ours:
+        markers = {"jpeg (": "s", "jpeg 2000": "D", "webp": "v", "avif": "P", "hevc": "X", "jpeg xl": "h"}
+        marker = next((m for k, m in markers.items() if k in low), "o")
+        return dict(color="#616161", ls="-", marker=marker, ms=3, lw=0.8, zorder=3)
+    blues, oranges = ("#08306b", "#4292c6"), ("#a63603", "#fd8d3c")
+    shade = (blues if low.startswith("gaacnn") else oranges)[1 if "ms-ssim" in low else 0]
+    return dict(color=shade, ls="--" if " gpu " in f" {low} " else "-", marker="o", ms=4, lw=1.8, zorder=6)
+
+
+def plot_rd(curves: list[dict], metric: str, path: Path, title: str, max_bpp: float = 1.0):
+    """One RD plot on the paper's axes (up to ``max_bpp``, quality range of what is shown), with two
+    legends: what was measured here and what is published. Saved to ``path``; returns the figure
+    (a notebook shows it inline; close it elsewhere)."""
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    shown = [c for c in curves if metric in c]
+    shown.sort(key=lambda c: curve_style(c["label"], c["source"])["zorder"])
+    handles = {"measured here": [], "published": []}
+    lows, highs = [], []
+    for curve in shown:
+        bpp, q = np.asarray(curve["bpp"]), np.asarray(curve[metric])
+        (line,) = ax.plot(bpp, q, label=curve["label"], **curve_style(curve["label"], curve["source"]))
+        handles["measured here" if curve["source"] == "measured here" else "published"].append(line)
+        inside = q[bpp <= max_bpp]
+        if inside.size:
+            lows.append(inside.min())
+            highs.append(inside.max())
     ax.set_xlabel("bits per pixel (from file sizes)")
     ax.set_ylabel({"psnr-rgb": "PSNR RGB (dB)", "ms-ssim-db-rgb": "MS-SSIM RGB (dB)"}[metric])
-    ax.set_xlim(0, 1.6)
+    ax.set_xlim(0, max_bpp)
+    if lows:
+        ax.set_ylim(np.floor(min(lows)) - 0.5, np.ceil(max(highs)) + 0.5)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    first = None
+    for anchor, (group, lines) in zip((1.0, 0.45), handles.items()):
+        if lines:
+            legend = ax.legend(handles=lines, title=group, fontsize=7, title_fontsize=8, loc="upper left",
+                               bbox_to_anchor=(1.01, anchor), frameon=False)
+            if first is None:
+                first = legend
+            else:
+                ax.add_artist(first)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return fig
 
 
 def machine() -> str:
@@ -321,7 +355,6 @@ def visual_comparison(image, model_candidates: list[tuple[str, object]], codec_n
         ax.axis("off")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -337,9 +370,11 @@ def bd_table_both(curves: list[dict], anchor_label: str) -> pd.DataFrame:
     return cubic.merge(pchip.add_suffix("_pchip").rename(columns={"method_pchip": "method"}), on="method", how="left")
 
 
-def paper_bd_table(dataset: str, curves: list[dict], anchor_label: str) -> pd.DataFrame:
-    """Table I / II: the paper's published rows (where it has them), then every curve against the anchor."""
-    ours = bd_table_both(curves + published_curves(dataset), anchor_label)
+def paper_bd_table(dataset: str, curves: list[dict], anchor_label: str, complete: bool = True) -> pd.DataFrame:
+    """Table I / II: the paper's published rows (where it has them), then every curve against the anchor.
+    Published curves join the BD rows only when ``complete`` (the anchor measured on the whole set their
+    means are over): a 100-image mean against a 1-image JPEG anchor is no comparison."""
+    ours = bd_table_both(curves + (published_curves(dataset) if complete else []), anchor_label)
     return pd.concat([paper_table(dataset), ours], ignore_index=True) if dataset in PAPER_TABLE else ours
 
 
@@ -395,8 +430,50 @@ def plot_training_logs(entries: list[dict], path: Path, fallback: pd.DataFrame |
         ax_bpp.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
+
+
+def cpu_hours_at(steps: np.ndarray, segments: list[dict]) -> np.ndarray:
+    """CPU core-hours a run had spent by each of ``steps``, from its history's segments (linear within
+    a segment; GPU segments add none)."""
+    knots_s, knots_h, spent = [0.0], [0.0], 0.0
+    for seg in sorted(segments, key=lambda g: g["from_step"]):
+        if seg["kind"] == "cpu":
+            spent += seg["seconds"] * seg["workers"] / 3600
+        knots_s += [seg["from_step"], seg["to_step"]]
+        knots_h += [knots_h[-1], spent]
+    return np.interp(steps, knots_s, knots_h)
+
+
+def plot_trunk_progress(runs: dict[str, Path], path: Path):
+    """CID22-valid PSNR and loss of each trunk against the CPU core-hours it has had (its own, not its
+    starting weights'): the curve that says what the next CPU-hour buys. Returns the figure."""
+    import torch
+
+    fig, (ax_psnr, ax_loss) = plt.subplots(1, 2, figsize=(12, 4))
+    for name, run in runs.items():
+        ckpt, val = run / "checkpoint.pt", run / "val.csv"
+        if not (ckpt.is_file() and val.is_file()):
+            continue
+        history = torch.load(ckpt, map_location="cpu", weights_only=False).get("history") or {}
+        df = pd.read_csv(val)
+        if df.empty:
+            continue
+        hours = cpu_hours_at(df["step"].to_numpy(float), history.get("segments", []))
+        style = curve_style(("control " if name.startswith("mshp") else "GAACNN ") + name, "measured here")
+        style.update(marker="o", ms=3, lw=1.2)
+        ax_psnr.plot(hours, df["psnr"], label=f"{name} (bpp {df['bpp'].iloc[-1]:.3f} at the end)", **style)
+        ax_loss.plot(hours, df["loss"], label=name, **style)
+    ax_psnr.set(xlabel="CPU core-hours of the trunk", ylabel="CID22-valid PSNR (dB)", title="trunks: quality")
+    ax_loss.set(xlabel="CPU core-hours of the trunk", ylabel="CID22-valid loss (lambda 255^2 MSE + bpp)",
+                title="trunks: loss (noisy at a constant lr)")
+    for ax in (ax_psnr, ax_loss):
+        ax.grid(alpha=0.3)
+    ax_psnr.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return fig
 
 
 def entry_points(curves: list[dict]) -> dict[str, dict]:
