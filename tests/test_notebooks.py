@@ -64,3 +64,13 @@ def test_smoke_chain_produces_every_figure_and_table():
     assert published.loc["GAACNN", "bd_psnr_db"] == pytest.approx(5.687)
     runtime = pd.read_csv(figs / "table_runtime_kodak.csv")
     assert len(runtime) >= 5 and runtime[["encode_s_per_image", "decode_s_per_image"]].map(math.isfinite).all().all()
+    # the executed notebooks as HTML, every figure embedded, and no Tecnick BD row for published 100-image means
+    for nb in NOTEBOOKS:
+        html = (figs / "notebooks" / nb.with_suffix(".html").name).read_text()
+        executed = json.loads((ROOT / "build" / "notebooks" / "smoke" / nb.name).read_text())
+        images = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
+        assert html.count("data:image/png;base64") >= images, nb.name
+    assert sum(html.count("data:image/png") for html in
+               [(figs / "notebooks" / n.with_suffix(".html").name).read_text() for n in NOTEBOOKS]) >= 15
+    tecnick = pd.read_csv(figs / "table1_tecnick_bd_vs_jpeg.csv")
+    assert not tecnick["method"].str.contains("published, authors").any()
