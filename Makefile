@@ -28,10 +28,15 @@ lint: setup
 data: setup
 	$(PY) -m gaacnn data
 
-# PROFILE=quick: small preset + the CompressAI control, CPU, a few hours in all (resumable: run it again);
+# PROFILE=trunk: grow both trunks (GAACNN small, the control) by MINUTES each, from trunks/ on a fresh
+#   clone, then store them back for git (gaacnn/trunks.py; the current recipe);
+# PROFILE=quick: the old chains that made the shipped small weights (resumable: run it again);
 # PROFILE=gpu: the quick bases fine-tuned on a GPU (8 runs of at most 8 minutes);
 # PROFILE=paper: the authors' presets, lambdas and schedule (GPU).
+MINUTES ?= 60
 train: setup
+	if [ "$(PROFILE)" = "trunk" ]; then $(PY) -m gaacnn.trunks grow --minutes $(MINUTES) && \
+		$(PY) -m gaacnn.trunks store; exit $$?; fi
 	$(PY) -m gaacnn.profiles train --profile $(PROFILE)
 	if [ "$(PROFILE)" != "paper" ]; then $(PY) -m gaacnn.profiles train --profile $(PROFILE) --control; fi
 	$(PY) -m gaacnn.ship --profile $(if $(filter paper gpu,$(PROFILE)),$(PROFILE),quick)

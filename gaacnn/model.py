@@ -84,22 +84,28 @@ class GAACNN(CompressionModel):
 
     # ------------------------------------------------------------------ training / analysis
     def forward(self, x: Tensor) -> dict:
+        """Training / analysis pass. Under mixed precision (bf16 autocast on a GPU) the transforms run
+        in bf16 but the entropy models in float32: likelihoods of 1e-9 and CDF tails do not survive
+        bf16's 8-bit mantissa, and the rate term is where the loss is most sensitive."""
         y = self.g_a(x)
         z = self.h_a(y)
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        with _float32(x):
+            z_hat, z_likelihoods = self.entropy_bottleneck(z.float())
         hyper = self.h_s(z_hat)
-        if self.context:
-            y_hat = self.gaussian_conditional.quantize(y, "noise" if self.training else "dequantize")
-            weights, means, scales = self.mixture(y_hat, hyper)
-            y_likelihoods = self.gaussian_conditional._likelihood(
-                y_hat, _stack_k(scales), _stack_k(means), _stack_k(weights)
-            )
-            y_likelihoods = self.gaussian_conditional.likelihood_lower_bound(y_likelihoods)
-            if self.training and self.straight_through:
-                y_hat = ste_round(y)
-        else:
-            scales, means = hyper.chunk(2, dim=1)
-            y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
+        with _float32(x):
+            y, hyper = y.float(), hyper.float()
+            if self.context:
+                y_hat = self.gaussian_conditional.quantize(y, "noise" if self.training else "dequantize")
+                weights, means, scales = self.mixture(y_hat, hyper)
+                y_likelihoods = self.gaussian_conditional._likelihood(
+                    y_hat, _stack_k(scales), _stack_k(means), _stack_k(weights)
+                )
+                y_likelihoods = self.gaussian_conditional.likelihood_lower_bound(y_likelihoods)
+                if self.training and self.straight_through:
+                    y_hat = ste_round(y)
+            else:
+                scales, means = hyper.chunk(2, dim=1)
+                y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
         x_hat = self.g_s(y_hat)
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
@@ -225,6 +231,11 @@ class GAACNN(CompressionModel):
         r = self.preset.context_kernel // 2
         padded = volume.view(shape[0] + 2 * r, shape[1] + 2 * r, shape[2] + 2 * r)
         return padded[r : r + shape[0], r : r + shape[1], r : r + shape[2]].clone()
+
+
+def _float32(x: Tensor):
+    """A region where autocast is off (the entropy models run in float32 whatever the caller enabled)."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
 
 
 def _stack_k(t: Tensor) -> Tensor:

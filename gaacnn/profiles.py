@@ -245,8 +245,11 @@ def paper_jobs() -> list[TrainConfig]:
                                 steps=700_000, batch=16, patch=256, milestones=(250 / 700, 650 / 700),
                                 lr=1e-4, clip=2.0, warmup=0, decay=0.0, device="auto", val_every=5000, ckpt_every=2000,
                                 out=f"runs/paper/gaacnn-{preset}-mse-{lm}"))
-    for lm in PAPER_MSSSIM:
+    # MS-SSIM models start from an MSE model (the authors train their first epoch on MSE): the paper-low
+    # MSE run of the same rank in its lambda list (1.8 -> 8, 3.6 -> 12, 7.2 -> 16, 14.4 -> 24, 28.8 -> 32).
+    for lm, start in zip(PAPER_MSSSIM, PAPER_MSE):
         jobs.append(TrainConfig(arch="gaacnn", preset="paper-low", metric="ms-ssim",
+                                init=f"runs/paper/gaacnn-paper-low-mse-{start}/checkpoint.pt",
                                 lmbda=paper_lambda(lm, "ms-ssim"), steps=700_000, batch=16, patch=256,
                                 milestones=(250 / 700, 650 / 700), lr=1e-4, clip=2.0, warmup=0, decay=0.0,
                                 device="auto", val_every=5000,

@@ -114,3 +114,20 @@ def test_quantization_gap_compares_unrounded_and_rounded_latents():
     assert gap["psnr_rounded"] == pytest.approx(psnr(float(((coded - x) ** 2).mean())), abs=1e-4)
     assert gap["psnr_rounded"] != gap["psnr_unrounded"]
     assert gap["gap_db"] == pytest.approx(gap["psnr_unrounded"] - gap["psnr_rounded"])
+
+
+def test_entropy_models_stay_float32_under_autocast():
+    """Mixed precision runs the transforms in bf16 but the likelihoods in float32 (the rate term)."""
+    torch.manual_seed(0)
+    for context in (True, False):
+        model = GAACNN("tiny", context=context).train()
+        seen = []
+        entropy = [model.entropy_bottleneck] + ([model.context_model, model.entropy_parameters] if context else [])
+        for m in entropy:
+            m.register_forward_hook(
+                lambda mod, args, out, seen=seen: seen.append(out[0] if isinstance(out, tuple) else out))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(torch.rand(1, 3, 64, 64))
+        assert seen and all(t.dtype == torch.float32 for t in seen)
+        assert out["likelihoods"]["y"].dtype == torch.float32 and out["likelihoods"]["z"].dtype == torch.float32
+        assert out["x_hat"].dtype == torch.bfloat16  # the transforms did run in bf16
