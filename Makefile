@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= default
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup test lint data train paper-figures lab clean-venv
+.PHONY: setup test lint data train gpu-continue paper-figures lab clean-venv
 
 setup: $(STAMP)
 
@@ -40,6 +40,12 @@ train: setup
 	$(PY) -m gaacnn.profiles train --profile $(PROFILE)
 	if [ "$(PROFILE)" != "paper" ]; then $(PY) -m gaacnn.profiles train --profile $(PROFILE) --control; fi
 	$(PY) -m gaacnn.ship --profile $(if $(filter paper gpu,$(PROFILE)),$(PROFILE),quick)
+
+# On a lent GPU: continue the GAACNN trunk for GPU_MINUTES at the GPU's batch, then store it (trunks/).
+GPU_MINUTES ?= 8
+gpu-continue: setup
+	$(PY) -m gaacnn.trunks grow gaacnn-small-mse-0.013 --gpu --minutes $(GPU_MINUTES)
+	$(PY) -m gaacnn.trunks store gaacnn-small-mse-0.013
 
 # PROFILE=paper trains the authors' presets first (GPU, resumable) and ships the finished runs.
 paper-figures: setup data

@@ -197,21 +197,34 @@ class RandomCrops(Dataset):
     Item ``i`` depends only on (seed, i), so a resumed run sees the same patches.
     """
 
-    def __init__(self, paths: list[Path], patch: int = 256, seed: int = 0, length: int = 10**9) -> None:
+    def __init__(self, paths: list[Path], patch: int = 256, seed: int = 0, length: int = 10**9,
+                 device: torch.device | str | None = None) -> None:
         self.images = [load_rgb(p) for p in paths]
         small = [str(p) for p, im in zip(paths, self.images) if min(im.shape[:2]) < patch]
         if small:
             raise DataError(f"images smaller than the {patch}px patch: {', '.join(small[:3])}")
         self.patch, self.seed, self.length = patch, seed, length
+        # ``device``: keep the images there as uint8 tensors and crop there (a GPU then copies nothing
+        # per step); the crops are the same numbers either way.
+        self.on_device = None if device is None else [
+            torch.from_numpy(im).permute(2, 0, 1).contiguous().to(device) for im in self.images]
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, i: int) -> torch.Tensor:
         rng = np.random.default_rng((self.seed, i))
-        im = self.images[rng.integers(len(self.images))]
+        k = rng.integers(len(self.images))
+        im = self.images[k]
         h, w = im.shape[:2]
         top, left = rng.integers(h - self.patch + 1), rng.integers(w - self.patch + 1)
+        if self.on_device is not None:
+            crop = self.on_device[k][:, top : top + self.patch, left : left + self.patch]
+            if rng.random() < 0.5:
+                crop = crop.flip(2)
+            if rng.random() < 0.5:
+                crop = crop.flip(1)
+            return crop.float() / 255.0
         crop = im[top : top + self.patch, left : left + self.patch]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]

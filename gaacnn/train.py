@@ -59,6 +59,8 @@ class TrainConfig:
     aux_lr: float = 1e-3
     clip: float = 1.0  # on the main parameters' gradient norm (never the quantiles')
     warmup: int = 200  # steps of linear warm-up from lr / warmup
+    rewarm: int = 0  # steps of linear warm-up at the start of this invocation (resuming with a new batch or lr)
+    preload: bool = False  # keep the training images on the training device and crop there (a GPU)
     decay: float = 0.2  # fraction of the budget, at its end, over which lr falls linearly to lr / 100
     milestones: tuple[float, ...] = ()  # fractions of the budget where lr drops 10x (the authors' schedule)
     ste: bool = False  # g_s trains on round(y) with a straight-through gradient (quantization.py)
@@ -93,7 +95,7 @@ def budget_used(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
     return done
 
 
-def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
+def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0, resumed_at: int = 0) -> float:
     """Learning rate at ``step``: linear warm-up, a constant stable phase, then (``decay``) a linear
     fall to lr / 100 over the end of the budget (steps, or wall time for a run given ``max_minutes``,
     so a timed run still decays). ``milestones`` adds the authors' 10x drops (Sec. IV-A)."""
@@ -101,6 +103,8 @@ def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
     lr = cfg.lr * 0.1 ** sum(done >= m for m in cfg.milestones)
     if cfg.warmup and step < cfg.warmup:
         lr *= (step + 1) / cfg.warmup
+    if cfg.rewarm and step - resumed_at < cfg.rewarm:
+        lr *= (step - resumed_at + 1) / cfg.rewarm
     if cfg.decay and done > 1 - cfg.decay:
         lr *= max(0.01, (1 - done) / cfg.decay)
     return lr
@@ -332,7 +336,7 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
     model.train(cfg.model_mode == "train")
 
     per_rank = cfg.batch // world
-    data = RandomCrops(dataset_paths(cfg.train_set), cfg.patch, cfg.seed)
+    data = RandomCrops(dataset_paths(cfg.train_set), cfg.patch, cfg.seed, device=device if cfg.preload else None)
     val_images = center_crops(dataset_paths(cfg.val_set)[: cfg.val_images], cfg.val_crop) if rank == 0 else None
     log = CsvLog(out / "train.csv", TRAIN_FIELDS, append=resume) if rank == 0 else None
     val_log = CsvLog(out / "val.csv", VAL_FIELDS, append=resume) if rank == 0 else None
@@ -362,7 +366,7 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
         first = step * cfg.batch + rank * per_rank
         x = torch.stack([data[first + j] for j in range(per_rank)]).to(device)
         for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, step, elapsed)
+            group["lr"] = lr_at(cfg, step, elapsed, first_step)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             out_dict = net(x)
         terms = rate_distortion(out_dict, x, cfg.lmbda, cfg.metric)

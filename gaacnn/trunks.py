@@ -15,6 +15,11 @@ clone on another machine exactly where the last one stopped.
     python -m gaacnn.trunks grow gaacnn-small-mse-0.013 --minutes 60   # restore, train, stop resumably
     python -m gaacnn.trunks store gaacnn-small-mse-0.013                # compact copy into trunks/
     python -m gaacnn.trunks cooldown gaacnn-small-mse-0.013 --lmbda 0.0483 --steps 600
+
+On a lent GPU (``make gpu-continue``, 15 minutes of device time in all): the trunk continues at a larger
+batch with the learning rate scaled by the square root of the batch ratio and re-warmed from zero, the
+training images held on the GPU and cropped there, the transforms in bf16 and the entropy models in
+float32 (``GPU_CONTINUE``). Rehearsed on the CPU by tests/test_trunks.py; not yet run on a GPU.
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ TRUNKS: dict[str, TrainConfig] = {
     "mshp-N64M96-mse-0.013": TrainConfig(arch="mshp", val_every=2000, init="weights/mshp-N64M96-mse-0.0483.pth",
                                          out="runs/trunk/mshp-N64M96-mse-0.013", **_TRUNK),
 }
+
+
+# What a lent GPU changes for the continuation (8x the CPU batch; lr x sqrt(8), re-warmed over 300 steps).
+GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 8**0.5, rewarm=300, preload=True, val_every=500,
+                    ckpt_every=250)
 
 
 def _trunk(name: str) -> TrainConfig:
@@ -100,7 +110,8 @@ def restore(name: str) -> bool:
 
 
 def grow(name: str, minutes: float, threads: int = 0, device: str = "auto", **changes) -> dict:
-    """Restore the trunk if git holds more of it, then train it on for ``minutes`` (resumable)."""
+    """Restore the trunk if git holds more of it, then train it on for ``minutes`` (resumable);
+    ``changes`` override the recipe for this session (a GPU's batch and learning rate)."""
     restore(name)
     cfg = replace(_trunk(name), session_minutes=minutes, threads=threads, device=device, **changes)
     cfg = replace(cfg, out=str(ROOT / cfg.out), init=str(ROOT / cfg.init) if cfg.init else None)
@@ -130,10 +141,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lmbda", type=float, help="cooldown: the lambda that ships")
     ap.add_argument("--metric", default="mse", choices=["mse", "ms-ssim"])
     ap.add_argument("--steps", type=int, default=600, help="cooldown: its length")
+    ap.add_argument("--gpu", action="store_true", help="grow: continue on a GPU with GPU_CONTINUE's settings")
     args = ap.parse_args(argv)
     names = [args.name] if args.name else list(TRUNKS)
     for name in names:
-        if args.command == "grow":
+        if args.command == "grow" and args.gpu:
+            grow(name, args.minutes, args.threads, **GPU_CONTINUE)
+        elif args.command == "grow":
             grow(name, args.minutes, args.threads, args.device)
         elif args.command == "store":
             print(f"{name}: {store(name)}")

@@ -60,3 +60,26 @@ def test_unknown_trunk_is_refused(tiny_trunk):
 
     with pytest.raises(GaacnnError, match="unknown trunk"):
         trunks.store("nope")
+
+
+def test_crops_held_as_tensors_are_the_same_crops():
+    from gaacnn.data import RandomCrops, dataset_paths
+
+    paths = dataset_paths("cid22-valid")[:3]
+    host, held = RandomCrops(paths, 64, seed=5), RandomCrops(paths, 64, seed=5, device="cpu")
+    for i in range(20):
+        assert torch.equal(host[i], held[i])
+
+
+def test_gpu_continuation_rehearsed_on_the_cpu(tiny_trunk):
+    """What ``make gpu-continue`` does, with a tiny budget: a larger batch, a scaled learning rate
+    re-warmed from where the trunk stands, images held on the device; the trunk resumes, not restarts."""
+    trunks.grow("tiny", minutes=0, steps=3)
+    gpu = {**trunks.GPU_CONTINUE, "device": "cpu", "batch": 4, "rewarm": 2}
+    result = trunks.grow("tiny", minutes=0, steps=6, **gpu)
+    assert result["step"] == 6
+    rows = (tiny_trunk / "runs" / "trunk" / "tiny" / "train.csv").read_text().splitlines()[1:]
+    rates = [float(r.split(",")[7]) for r in rows]
+    assert rates[3] == pytest.approx(gpu["lr"] / 2, rel=1e-2) and rates[4] == pytest.approx(gpu["lr"], rel=1e-2)
+    state = torch.load(tiny_trunk / "runs" / "trunk" / "tiny" / "checkpoint.pt", weights_only=False)
+    assert {float(s["step"]) for s in state["opt"]["state"].values()} == {6.0}
