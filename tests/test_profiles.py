@@ -112,11 +112,11 @@ def test_later_top_rounds_draw_new_crops(arch):
 
 
 def test_the_manifest_ships_what_the_profiles_name():
-    """Every run the quick and GPU profiles ship is in weights/ with its metric and lambda, and
-    nothing else is (so `make train` and `make paper-figures` agree on the model set)."""
+    """Every run the quick profile ships is in weights/ with its metric and lambda, and nothing else is
+    (so `make train` and `make paper-figures` agree on the model set). The GPU profile's 4,700-step
+    models no longer ship: the CPU family dominates them, and they took 28 MB of the tracked tree."""
     entries = {e["name"]: e for e in manifest.entries()}
     named = [job for arch in ("gaacnn", "mshp") for job in quick_jobs(arch) if ships(job)]
-    named += [job for arch in ("gaacnn", "mshp") for job in gpu_jobs(arch)]
     for job in named:
         entry = entries.get(shipped_name(job))
         assert entry is not None, f"{shipped_name(job)} is not shipped"
