@@ -98,6 +98,15 @@ def ship_profile(profile: str = "quick", force: bool = False) -> list[dict]:
     return out
 
 
+def runs_of(history: dict) -> list[str]:
+    """The runs a history continues, oldest first, ending with its own."""
+    chain = []
+    while history:
+        chain.append(history["run"])
+        history = history.get("parent")
+    return chain[::-1]
+
+
 def finished(state: dict) -> bool:
     """A checkpoint of a run that used up its budget (steps, or wall time for a timed run)."""
     return state.get("finished", state["step"] >= state["config"]["steps"])
@@ -130,9 +139,15 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=manifest.WEIGHTS_DIR.parent).stdout.strip()
     init = cfg.get("init")
-    parent_steps, parent_wall, parents = _lineage(init)
-    total_steps, wall, lineage = parent_steps + state["step"], parent_wall + state["elapsed"], parents + [str(run)]
-    meta = {"steps": total_steps, "wall_seconds": round(wall, 1), "config": cfg}
+    history = state.get("history")
+    if history:  # runs that record their own history: the totals over every run they continue
+        totals = history["totals"]
+        total_steps, wall, lineage = totals["steps"], totals["wall_seconds"], runs_of(history)
+    else:  # runs from before histories: rebuilt from the run folders and the manifest
+        parent_steps, parent_wall, parents = _lineage(init)
+        total_steps, wall, lineage = parent_steps + state["step"], parent_wall + state["elapsed"], parents + [str(run)]
+        totals = {}
+    meta = {"steps": total_steps, "wall_seconds": round(wall, 1), "config": cfg, "history": history}
     target = manifest.WEIGHTS_DIR / f"{name}.pth"
     sha = save_weights(model, target, meta=meta, half=half)
     logs = manifest.WEIGHTS_DIR / "logs"
@@ -155,6 +170,8 @@ def ship(run: Path, name: str, family: str, half: bool = True) -> dict:
         "budget": (f"{cfg['max_minutes']:g} min wall time (stopped at step {state['step']})"
                    if cfg.get("max_minutes") and state["step"] < cfg["steps"] else f"{cfg['steps']} steps"),
         "device": device, "validation_cid22_valid": val,
+        **({"cpu_hours": totals["cpu_hours"], "gpu_hours": totals["gpu_hours"],
+            "untracked_wall_seconds": totals.get("untracked_wall_seconds", 0.0)} if totals else {}),
         "train_log": f"logs/{name}-train.csv",
     }
     manifest.add(entry)
