@@ -72,22 +72,25 @@ def test_decoding_in_a_separate_process_is_bit_exact(tmp_path):
     from gaacnn.weights import load_model
 
     model = load_model(weights)
-    x = torch.rand(1, 3, 70, 90)
+    here, there = _decode_here_and_elsewhere(
+        model, torch.rand(1, 3, 70, 90), tmp_path,
+        f"torch.set_num_threads(1); from gaacnn.weights import load_model; m = load_model(r'{weights}')")
+    assert torch.equal(here["y_hat"], there["y_hat"])  # latents bit-exact, single-threaded too
+    assert (to_uint8(here["x_hat"]).astype(int) - to_uint8(there["x_hat"]).astype(int)).max() <= 1
+
+
+def _decode_here_and_elsewhere(model, x, tmp_path, load_code: str) -> tuple[dict, dict]:
+    """Encode ``x``, decode it here (checking the latents against the encoder's) and in a fresh
+    process whose ``load_code`` defines the model as ``m``; returns both decodings."""
     data = encode(model, x)
     (tmp_path / "img.gaac").write_bytes(data)
     here = decode_full(model, data)
-    x_pad = torch.nn.functional.pad(x, _pad((70, 90)), mode="replicate")
+    x_pad = torch.nn.functional.pad(x, _pad(tuple(x.shape[-2:])), mode="replicate")
     assert torch.equal(here["y_hat"], _expected_y_hat(model, x_pad))
-    script = (
-        "import torch, sys; torch.set_num_threads(1);"
-        "from gaacnn.weights import load_model; from gaacnn.codec import decode_full;"
-        f"m = load_model(r'{weights}');"
-        f"torch.save(decode_full(m, open(r'{tmp_path / 'img.gaac'}', 'rb').read()), r'{tmp_path / 'there.pt'}')"
-    )
+    script = (f"import torch; from gaacnn.codec import decode_full; {load_code}; "
+              f"torch.save(decode_full(m, open(r'{tmp_path / 'img.gaac'}', 'rb').read()), r'{tmp_path / 'there.pt'}')")
     subprocess.run([sys.executable, "-c", script], check=True)
-    there = torch.load(tmp_path / "there.pt")
-    assert torch.equal(here["y_hat"], there["y_hat"])  # latents bit-exact, single-threaded too
-    assert (to_uint8(here["x_hat"]).astype(int) - to_uint8(there["x_hat"]).astype(int)).max() <= 1
+    return here, torch.load(tmp_path / "there.pt")
 
 
 @pytest.fixture(scope="module")
@@ -207,18 +210,8 @@ def test_shipped_small_model_is_bit_exact_in_another_process(tmp_path):
     assert model.preset.context_kernel == 11
     x, _ = read_image(dataset_paths("kodak")[22])
     x = x[..., 200:300, 300:470]  # 100 x 170: pads to 128 x 192
-    data = encode(model, x)
-    (tmp_path / "img.gaac").write_bytes(data)
-    here = decode_full(model, data)
-    x_pad = torch.nn.functional.pad(x, _pad((100, 170)), mode="replicate")
-    assert torch.equal(here["y_hat"], _expected_y_hat(model, x_pad))
-    script = (
-        "import torch; from gaacnn import manifest; from gaacnn.codec import decode_full;"
-        f"m = manifest.load('{name}');"
-        f"torch.save(decode_full(m, open(r'{tmp_path / 'img.gaac'}', 'rb').read()), r'{tmp_path / 'there.pt'}')"
-    )
-    subprocess.run([sys.executable, "-c", script], check=True)
-    there = torch.load(tmp_path / "there.pt")
+    here, there = _decode_here_and_elsewhere(model, x, tmp_path,
+                                             f"from gaacnn import manifest; m = manifest.load('{name}')")
     assert torch.equal(here["y_hat"], there["y_hat"])
     assert np.array_equal(to_uint8(here["x_hat"]), to_uint8(there["x_hat"]))
 
