@@ -203,17 +203,15 @@ def plot_rd(curves: list[dict], metric: str, path: Path, title: str, max_bpp: fl
         ax.set_ylim(np.floor(min(lows)) - 0.5, np.ceil(max(highs)) + 0.5)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
-    first = None
+    legends = []
     for anchor, (group, lines) in zip((1.0, 0.45), handles.items()):
         if lines:
-            legend = ax.legend(handles=lines, title=group, fontsize=7, title_fontsize=8, loc="upper left",
-                               bbox_to_anchor=(1.01, anchor), frameon=False)
-            if first is None:
-                first = legend
-            else:
-                ax.add_artist(first)
+            legends.append(ax.legend(handles=lines, title=group, fontsize=7, title_fontsize=8, loc="upper left",
+                                     bbox_to_anchor=(1.01, anchor), frameon=False))
+    for legend in legends[:-1]:  # a new legend replaces the axes' last one: keep the earlier ones too
+        ax.add_artist(legend)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    fig.savefig(path, dpi=150, bbox_inches="tight", bbox_extra_artists=legends)
     return fig
 
 
