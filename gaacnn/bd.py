@@ -71,6 +71,16 @@ def bd_quality(anchor_rate, anchor_quality, test_rate, test_quality, method: str
     return float((_integral(lt, qt, lo, hi, method) - _integral(la, qa, lo, hi, method)) / (hi - lo))
 
 
+def fitted(x, y, grid, method: str = "cubic") -> np.ndarray:
+    """The fitted curve through (x, y) (the one the integrals use) evaluated on ``grid``: for drawing."""
+    x, y = _prepare(x, y)
+    if method == "cubic":
+        return np.polyval(np.polyfit(x, y, 3), grid)
+    if method == "pchip":
+        return PchipInterpolator(x, y)(grid)
+    raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+
+
 def ms_ssim_db(ms_ssim) -> np.ndarray:
     """MS-SSIM in dB: -10 log10(1 - MS-SSIM)."""
     return -10 * np.log10(1 - np.asarray(ms_ssim, dtype=float))

@@ -431,6 +431,42 @@ def plot_training_logs(entries: list[dict], path: Path, fallback: pd.DataFrame |
     return path
 
 
+def plot_bd_integrals(anchor: dict, test: dict, metric: str, path: Path):
+    """The two Bjontegaard integrals drawn: BD-quality is the area between the fitted curves over the
+    common log-rate range divided by its width; BD-rate the area between them over the common quality
+    range, as a log-rate difference. Cubic fits solid, pchip dashed. Returns the figure."""
+    from .bd import bd_quality, bd_rate, fitted
+
+    fig, (ax_q, ax_r) = plt.subplots(1, 2, figsize=(12, 4.2))
+    la, lt = np.log10(anchor["bpp"]), np.log10(test["bpp"])
+    qa, qt = np.asarray(anchor[metric]), np.asarray(test[metric])
+    for ax, (xa, ya, xt, yt) in ((ax_q, (la, qa, lt, qt)), (ax_r, (qa, la, qt, lt))):
+        lo, hi = max(xa.min(), xt.min()), min(xa.max(), xt.max())
+        grid = np.linspace(lo, hi, 200)
+        for method, ls in (("cubic", "-"), ("pchip", "--")):
+            fa, ft = fitted(xa, ya, grid, method), fitted(xt, yt, grid, method)
+            ax.plot(grid, fa, ls, color="#616161", lw=1.2, label=f"{anchor['label']} ({method})")
+            ax.plot(grid, ft, ls, color="#08306b", lw=1.2, label=f"{test['label']} ({method})")
+            if method == "cubic":
+                ax.fill_between(grid, fa, ft, color="#4292c6", alpha=0.25)
+        ax.plot(xa, ya, "s", color="#616161", ms=4)
+        ax.plot(xt, yt, "o", color="#08306b", ms=4)
+        ax.axvspan(lo, hi, color="#fff3cd", alpha=0.4, zorder=0)
+        ax.grid(alpha=0.3)
+    bdq = {m: bd_quality(anchor["bpp"], qa, test["bpp"], qt, m) for m in ("cubic", "pchip")}
+    bdr = {m: bd_rate(anchor["bpp"], qa, test["bpp"], qt, m) for m in ("cubic", "pchip")}
+    unit = "dB"
+    ax_q.set(xlabel="log10 bpp", ylabel=metric, title=f"BD-quality = shaded area / width: {bdq['cubic']:+.2f} {unit} "
+             f"(pchip {bdq['pchip']:+.2f})")
+    ax_r.set(xlabel=metric, ylabel="log10 bpp", title=f"BD-rate = 10^(area / width) - 1: {bdr['cubic']:+.1f} % "
+             f"(pchip {bdr['pchip']:+.1f} %)")
+    ax_q.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    return fig
+
+
 def cpu_hours_at(steps: np.ndarray, segments: list[dict]) -> np.ndarray:
     """CPU core-hours a run had spent by each of ``steps``, from its history's segments (linear within
     a segment; GPU segments add none)."""
