@@ -23,6 +23,19 @@ class ACBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.square(x) + self.vertical(x) + self.horizontal(x)
 
+    @torch.no_grad()
+    def fold(self) -> nn.Conv2d:
+        """One 3x3 convolution computing the same function (the ACNet property: convolution is linear,
+        so the 3x1 and 1x3 kernels add onto the square kernel's centre column and row): the block
+        trains with three kernels and can run inference with one."""
+        conv = nn.Conv2d(self.square.in_channels, self.square.out_channels, 3, padding=1)
+        weight = self.square.weight.clone()
+        weight[:, :, :, 1:2] += self.vertical.weight
+        weight[:, :, 1:2, :] += self.horizontal.weight
+        conv.weight.copy_(weight)
+        conv.bias.copy_(self.square.bias + self.vertical.bias + self.horizontal.bias)
+        return conv
+
 
 class ACNN(nn.Module):
     """Chain of asymmetric blocks with a dense residual sum (Fig. 2).

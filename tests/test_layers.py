@@ -131,3 +131,14 @@ def test_entropy_models_stay_float32_under_autocast():
         assert seen and all(t.dtype == torch.float32 for t in seen)
         assert out["likelihoods"]["y"].dtype == torch.float32 and out["likelihoods"]["z"].dtype == torch.float32
         assert out["x_hat"].dtype == torch.bfloat16  # the transforms did run in bf16
+
+
+def test_acblock_folds_into_one_3x3_kernel():
+    torch.manual_seed(0)
+    block = ACBlock(5, 7)
+    x = torch.randn(2, 5, 19, 23)
+    folded = block.fold()
+    assert folded.kernel_size == (3, 3)
+    assert torch.allclose(folded(x), block(x), atol=1e-5)
+    block.vertical.weight.data += 1  # the fold reads the block's kernels, not a copy made before
+    assert not torch.allclose(folded(x), block(x), atol=1e-3)
