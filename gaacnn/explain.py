@@ -94,6 +94,23 @@ def graph_summary(model, x: Tensor) -> dict:
             "attention": weights[0], "adjacency": adj[0]}
 
 
+def sparser_graphs(nodes: Tensor, keep: tuple[float, ...] = (1.0, 0.5, 0.2, 0.05)) -> dict[float, Tensor]:
+    """Node degrees of sparser alternatives to the similarity graph of ``nodes`` (N, C): for each fraction
+    ``k`` in ``keep``, every node keeps its k*N most cosine-similar neighbours (itself included); k = 1.0 is
+    the complete graph that "dot product > 0" gives when features are (almost) all non-negative."""
+    f = torch.nn.functional.normalize(nodes, dim=1)
+    sim = f @ f.t()
+    n = sim.shape[0]
+    out = {}
+    for k in keep:
+        top = max(1, int(round(k * n)))
+        idx = sim.topk(top, dim=1).indices
+        adj = torch.zeros_like(sim).scatter_(1, idx, 1.0)
+        adj = ((adj + adj.t()) > 0).float()  # an edge either end chose
+        out[k] = adj.sum(1)
+    return out
+
+
 @contextmanager
 def _test_time(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode (rounding as at test time) and no autograd inside the block; the model's mode after."""

@@ -16,7 +16,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 EXPECTED = [
     "01_acnn_feature_maps.png", "01_acnn_receptive_field.png", "01_acblock_fold.png", "02_coordinate_attention.png",
-    "02_channel_gates.png", "03_gat_graph.png", "03_bit_allocation.png", "03_border_rate.png",
+    "02_channel_gates.png", "03_gat_graph.png", "03_sparser_graphs.png", "03_bit_allocation.png", "03_border_rate.png",
     "03_quantization_gap.png", "04_training_curves.png", "04_trunk_progress.png", "05_bd_integrals.png",
     "fig4_kodak_psnr.png", "fig4_kodak_msssim.png", "fig5_tecnick_1_image_psnr.png",
     "fig5_tecnick_1_image_msssim.png", "fig5_clic2025_psnr.png", "fig5_clic2025_msssim.png",
