@@ -306,8 +306,11 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
         load_into(model, cfg.init, strict=False)
     opt, aux_opt = _optimizers(model, cfg)
     main = main_parameters(model)
-    parent = history_of(cfg.init) if cfg.init else None
-    if cfg.init and cfg.init_optimizer:
+    resuming = resume and ckpt_path.exists()
+    # The run it started from, as that run stood at the branch; a resumed run keeps the one it recorded
+    # (the init file may have been replaced since, for instance by a shipped model of the same name).
+    parent = history_of(cfg.init) if cfg.init and not resuming else None
+    if cfg.init and cfg.init_optimizer and not resuming:
         restore_optimizers(cfg.init, opt, aux_opt, device)
     step, elapsed, segments = 0, 0.0, []
     if resume and ckpt_path.exists():
@@ -317,6 +320,7 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
         aux_opt.load_state_dict(state["aux_opt"])
         step, elapsed = state["step"], state["elapsed"]
         segments = state.get("history", {}).get("segments", [])
+        parent = state.get("history", {}).get("parent")
         torch.set_rng_state(state["rng"])
     elif resume and rank == 0:
         print(f"no checkpoint in {out}: starting from step 0")

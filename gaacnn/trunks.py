@@ -15,6 +15,7 @@ clone on another machine exactly where the last one stopped.
     python -m gaacnn.trunks grow gaacnn-small-mse-0.013 --minutes 60   # restore, train, stop resumably
     python -m gaacnn.trunks store gaacnn-small-mse-0.013                # compact copy into trunks/
     python -m gaacnn.trunks cooldown gaacnn-small-mse-0.013 --lmbda 0.0483 --steps 600
+    python -m gaacnn.trunks ship mshp-N64M96-mse-0.013                  # its cooldowns as the family (LADDERS)
 
 On a lent GPU (``make gpu-continue``, 15 minutes of device time in all): the trunk continues at a larger
 batch with the learning rate scaled by the square root of the batch ratio and re-warmed from zero, the
@@ -32,7 +33,7 @@ from pathlib import Path
 import torch
 
 from .errors import GaacnnError
-from .train import TrainConfig, history_of, run_history, train
+from .train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "trunks"
@@ -55,6 +56,39 @@ TRUNKS: dict[str, TrainConfig] = {
 # What a lent GPU changes for the continuation (8x the CPU batch; lr x sqrt(8), re-warmed over 300 steps).
 GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 8**0.5, rewarm=300, preload=True, val_every=500,
                     ckpt_every=250)
+
+
+# What ships from each trunk: one cooldown per lambda, under the family's manifest names; the family's
+# older entries go (the control's MSE ladder replaced the quick profile's chains first).
+LADDERS: dict[str, dict] = {
+    "mshp-N64M96-mse-0.013": {"family": "control mshp mse", "prefix": "mshp-N64M96-mse", "metric": "mse",
+                              "lambdas": (0.0005, 0.0025, 0.013, 0.0483), "steps": 600},
+}
+
+
+def ladder_names() -> dict[str, tuple[str, str, float]]:
+    """Manifest name -> (trunk, metric, lambda) of every model a ladder ships."""
+    return {f"{lad['prefix']}-{lm}": (trunk, lad["metric"], lm) for trunk, lad in LADDERS.items()
+            for lm in lad["lambdas"]}
+
+
+def ship_ladder(name: str) -> list[dict]:
+    """Ship the trunk's finished cooldowns as its family's models, and take the family's other entries out."""
+    from . import manifest, ship
+
+    ladder, trunk = LADDERS[name], _trunk(name)
+    shipped = []
+    for lm in ladder["lambdas"]:
+        run = ROOT / f"{trunk.out}-cool-{ladder['metric']}-{lm}"
+        if not (run / "checkpoint.pt").is_file():
+            raise GaacnnError(f"no cooldown at lambda {lm} in {run}: run `python -m gaacnn.trunks cooldown {name} "
+                              f"--lmbda {lm} --steps {ladder['steps']}` first")
+        shipped.append(ship.ship(run, f"{ladder['prefix']}-{lm}", ladder["family"]))
+    keep = {e["name"] for e in shipped}
+    for entry in manifest.entries():
+        if entry["family"] == ladder["family"] and entry["name"] not in keep:
+            manifest.remove(entry["name"])
+    return shipped
 
 
 def _trunk(name: str) -> TrainConfig:
@@ -86,9 +120,6 @@ def store(name: str) -> Path:
         raise GaacnnError(f"no checkpoint in {run}: grow the trunk first")
     target.mkdir(parents=True, exist_ok=True)
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
-    history, init = state.get("history"), state["config"].get("init")
-    if history and history["parent"] is None and init and Path(init).is_file():  # runs started before histories
-        state["history"] = run_history(history["run"], state["step"], history["segments"], history_of(init))
     torch.save(compact(state), target / "checkpoint.pt")
     for log in LOGS:
         if (run / log).is_file():
@@ -133,7 +164,7 @@ def cooldown(name: str, lmbda: float, steps: int, metric: str = "mse", threads: 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m gaacnn.trunks", description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", choices=["grow", "store", "restore", "cooldown", "list"])
+    ap.add_argument("command", choices=["grow", "store", "restore", "cooldown", "ship", "list"])
     ap.add_argument("name", nargs="?", help="a trunk (default: all, for grow/store/restore/list)")
     ap.add_argument("--minutes", type=float, default=60.0, help="grow: wall time of this session")
     ap.add_argument("--threads", type=int, default=0)
@@ -153,6 +184,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name}: {store(name)}")
         elif args.command == "restore":
             print(f"{name}: {'restored from trunks/' if restore(name) else 'runs/ is up to date'}")
+        elif args.command == "ship":
+            if name in LADDERS:
+                for entry in ship_ladder(name):
+                    print(f"shipped {entry['name']}: {entry['steps']} steps, {entry.get('cpu_hours', 0):.2f} CPU-hours")
         elif args.command == "cooldown":
             if args.lmbda is None:
                 raise SystemExit("cooldown needs --lmbda")
