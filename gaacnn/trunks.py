@@ -127,10 +127,32 @@ def store(name: str) -> Path:
     return target / "checkpoint.pt"
 
 
+def from_history(name: str) -> Path | None:
+    """The trunk's last stored copy from git history, extracted into build/ (a trunk is committed and then
+    taken out of the tree again, so that the tree a GPU machine receives stays small); None without one."""
+    import subprocess
+
+    rel = f"{STORE.relative_to(ROOT)}/{name}"
+    found = subprocess.run(["git", "log", "--diff-filter=AM", "--format=%H", "-1", "--", f"{rel}/checkpoint.pt"],
+                           capture_output=True, text=True, cwd=ROOT)
+    commit = found.stdout.strip()
+    if found.returncode or not commit:
+        return None
+    target = ROOT / "build" / "trunks" / name
+    target.mkdir(parents=True, exist_ok=True)
+    for f in ("checkpoint.pt", *LOGS):
+        blob = subprocess.run(["git", "show", f"{commit}:{rel}/{f}"], capture_output=True, cwd=ROOT)
+        if blob.returncode == 0:
+            (target / f).write_bytes(blob.stdout)
+    return target
+
+
 def restore(name: str) -> bool:
-    """Copy the trunk from trunks/ into runs/ when the copy in git is further along (a fresh clone,
-    or another machine grew it); returns whether it did."""
+    """Copy the trunk into runs/ from trunks/, or else from git history, when that copy is further
+    along (a fresh clone, or another machine grew it); returns whether it did."""
     run, source = ROOT / _trunk(name).out, STORE / name
+    if not (source / "checkpoint.pt").is_file():
+        source = from_history(name) or source
     if _step(source / "checkpoint.pt") <= _step(run / "checkpoint.pt"):
         return False
     run.mkdir(parents=True, exist_ok=True)

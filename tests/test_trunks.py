@@ -95,3 +95,24 @@ def test_shipping_a_cooldown_reads_its_history(tiny_trunk, monkeypatch):
     entry = ship.ship(tiny_trunk / "runs" / "trunk" / "tiny-cool-mse-0.05", "tiny-cool", "tiny test")
     assert entry["steps"] == 6 and entry["cpu_hours"] > 0 and entry["gpu_hours"] == 0
     assert entry["lineage"] == [str(tiny_trunk / "runs" / "trunk" / n) for n in ("tiny", "tiny-cool-mse-0.05")]
+
+
+def test_a_trunk_taken_out_of_the_tree_is_restored_from_git_history(tiny_trunk):
+    """Stored, committed, then removed from the tree (to keep it small): a fresh clone still continues it."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tiny_trunk, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    trunks.grow("tiny", minutes=0, steps=3)
+    trunks.store("tiny")
+    git("add", "trunks")
+    git("commit", "-qm", "trunk at step 3")
+    git("rm", "-rq", "trunks")
+    git("commit", "-qm", "trunk out of the tree")
+    shutil.rmtree(tiny_trunk / "runs")
+    assert not (tiny_trunk / "trunks").exists() and trunks.restore("tiny")
+    assert trunks.grow("tiny", minutes=0, steps=4)["step"] == 4
