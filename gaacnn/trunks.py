@@ -10,7 +10,9 @@ Where this sits: data -> [train.py: one run] -> runs/trunk/<name>/checkpoint.pt 
 A trunk's copy in git holds the float32 weights, Adam's moments in bfloat16 (about 8 bytes a
 parameter, 15 MB for the small preset), the step, the RNG state, the run's history (segments,
 parent, CPU/GPU-hours) and its logs, so that ``python -m gaacnn.trunks grow`` continues from a fresh
-clone on another machine exactly where the last one stopped.
+clone on another machine exactly where the last one stopped. The copy is committed and then taken out
+of the tree again (``git rm -r trunks``): it stays in history, where ``restore`` finds it, while the
+tree a GPU machine receives stays under its 64 MiB limit.
 
     python -m gaacnn.trunks grow gaacnn-small-mse-0.013 --minutes 60   # restore, train, stop resumably
     python -m gaacnn.trunks store gaacnn-small-mse-0.013                # compact copy into trunks/
