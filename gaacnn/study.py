@@ -314,11 +314,31 @@ def load_kodak_tensor(index: int = 0, size: int | None = None):
     return torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
 
 
+def textured_crop(image: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left corner of the ``size`` x ``size`` window with the most gradient energy (texture is where
+    codecs differ; a flat sky shows nothing)."""
+    grey = image.astype(np.float64).mean(2)
+    energy = np.abs(np.diff(grey, axis=0))[:, :-1] + np.abs(np.diff(grey, axis=1))[:-1]
+    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    h, w = energy.shape
+    step = max(8, size // 8)
+    best, where = -1.0, (0, 0)
+    for top in range(0, max(1, h - size + 1), step):
+        for left in range(0, max(1, w - size + 1), step):
+            total = (integral[top + size, left + size] - integral[top, left + size] - integral[top + size, left]
+                     + integral[top, left]) if top + size <= h and left + size <= w else 0.0
+            if total > best:
+                best, where = total, (top, left)
+    return where
+
+
 def visual_comparison(image, model_candidates: list[tuple[str, object]], codec_names: list[str],
-                      path: Path, crop: tuple[int, int, int] = (200, 300, 192)) -> Path:
-    """Crops of one image decoded by models and codecs at about the same bpp (codec quality picked to match
-    the first model's bpp on this image), with bpp and PSNR in the captions."""
+                      path: Path, size: int = 128) -> Path:
+    """One image decoded by the models and by classical codecs at the same bpp as the first model (each
+    codec's setting searched on this image), shown as a textured crop enlarged with nearest-neighbour
+    (no smoothing hides the artefacts), beside the whole original with the crop boxed."""
     import torch
+    from matplotlib.patches import Rectangle
 
     from .codec import decode, encode
     from .codecs import CODECS
@@ -327,6 +347,8 @@ def visual_comparison(image, model_candidates: list[tuple[str, object]], codec_n
 
     ref = image.array
     h, w = ref.shape[:2]
+    size = min(size, h, w)
+    top, left = textured_crop(ref, size)
     panels = [("original", ref, None, None)]
     target = None
     x = torch.from_numpy(ref.copy()).permute(2, 0, 1)[None].float() / 255
@@ -340,15 +362,24 @@ def visual_comparison(image, model_candidates: list[tuple[str, object]], codec_n
         codec = CODECS[name]
         if not codec.available():
             continue
-        best = min((abs(8 * len(codec.encode(ref, q)) / (h * w) - (target or 0.5)), q) for q in codec.qualities)
+        lo, hi = min(codec.qualities), max(codec.qualities)
+        grid = np.linspace(lo, hi, 25)
+        if all(float(q).is_integer() for q in codec.qualities):  # integer settings: every one in the range
+            grid = np.arange(int(lo), int(hi) + 1)
+        settings = sorted({type(codec.qualities[0])(g) for g in grid})
+        best = min((abs(8 * len(codec.encode(ref, q)) / (h * w) - (target or 0.5)), q) for q in settings)
         data = codec.encode(ref, best[1])
         rec = codec.decode(data)
-        panels.append((f"{codec.label} q={best[1]}", rec, 8 * len(data) / (h * w), quality(ref, rec)["psnr-rgb"]))
-    top, left, size = crop
-    top, left = min(top, max(0, h - size)), min(left, max(0, w - size))
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3))
-    for ax, (label, arr, bpp, psnr) in zip(np.atleast_1d(axes), panels):
-        ax.imshow(arr[top:top + size, left:left + size])
+        panels.append((f"{codec.label} setting {best[1]:g}", rec, 8 * len(data) / (h * w),
+                       quality(ref, rec)["psnr-rgb"]))
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(2.7 * (len(panels) + 1), 3.1))
+    axes = np.atleast_1d(axes)
+    axes[0].imshow(ref)
+    axes[0].add_patch(Rectangle((left, top), size, size, fill=False, edgecolor="#d62728", lw=1.5))
+    axes[0].set_title(f"{image.name}: the crop", fontsize=7)
+    axes[0].axis("off")
+    for ax, (label, arr, bpp, psnr) in zip(axes[1:], panels):
+        ax.imshow(arr[top:top + size, left:left + size], interpolation="nearest")
         ax.set_title(label if bpp is None else f"{label}\n{bpp:.3f} bpp, {psnr:.2f} dB", fontsize=7)
         ax.axis("off")
     path.parent.mkdir(parents=True, exist_ok=True)

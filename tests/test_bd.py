@@ -109,3 +109,4 @@ def test_a_curve_whose_quality_falls_is_refused(method):
     for fn in (bd_rate, bd_quality):
         with pytest.raises(ValueError, match="does not rise"):
             fn(*anchor, *dominated, method=method)
+
