@@ -63,3 +63,19 @@ class ACNN(nn.Module):
             b = block(b if i == 0 else torch.relu(b))
             out = out + b
         return out
+
+
+class PlainStack(nn.Module):
+    """The ACNN module's topology with plain 3x3 convolutions instead of ACBlocks: the baseline that
+    notebook 01 compares receptive fields against (same dense residual sum, no 1-D kernels)."""
+
+    def __init__(self, ch: int, blocks: int = 3) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(ch, ch, 3, padding=1) for _ in range(blocks))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out, b = x, x
+        for i, conv in enumerate(self.convs):
+            b = conv(b if i == 0 else torch.relu(b))
+            out = out + b
+        return out

@@ -75,7 +75,7 @@ def ship_profile(profile: str = "quick", force: bool = False) -> list[dict]:
     """Ship every finished run of a training profile that is not shipped yet: ``quick`` (GAACNN small
     and the control, the lambdas in ``QUICK_SHIP``), ``gpu`` (their GPU fine-tunes) or ``paper``
     (the authors' presets)."""
-    from .profiles import gpu_jobs, paper_jobs, quick_jobs, shipped_name, ships
+    from .profiles import RETIRED, gpu_jobs, paper_jobs, quick_jobs, shipped_name, ships
 
     families = (("gaacnn", "GAACNN small"), ("mshp", "control mshp"))
     if profile == "paper":
@@ -84,7 +84,7 @@ def ship_profile(profile: str = "quick", force: bool = False) -> list[dict]:
         jobs = [(job, f"{family} GPU {job.metric}") for arch, family in families for job in gpu_jobs(arch)]
     else:
         jobs = [(job, f"{family} {job.metric}") for arch, family in families
-                for job in quick_jobs(arch) if ships(job)]
+                for job in quick_jobs(arch) if ships(job) and f"{family} {job.metric}" not in RETIRED]
     shipped = {e["name"] for e in manifest.entries()}
     out = []
     for job, family in jobs:

@@ -142,3 +142,15 @@ def test_acblock_folds_into_one_3x3_kernel():
     assert torch.allclose(folded(x), block(x), atol=1e-5)
     block.vertical.weight.data += 1  # the fold reads the block's kernels, not a copy made before
     assert not torch.allclose(folded(x), block(x), atol=1e-3)
+
+
+def test_plain_stack_folds_like_an_acnn_with_folded_blocks():
+    """An ACNN whose blocks are folded is exactly a PlainStack with the folded kernels (notebook 01's baseline)."""
+    from gaacnn.acnn import PlainStack
+
+    torch.manual_seed(0)
+    acnn, plain = ACNN(4, 3), PlainStack(4, 3)
+    for block, conv in zip(acnn.blocks, plain.convs):
+        conv.load_state_dict(block.fold().state_dict())
+    x = torch.randn(1, 4, 16, 16)
+    assert torch.allclose(acnn(x), plain(x), atol=1e-5)
