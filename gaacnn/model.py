@@ -20,6 +20,7 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional, Ga
 from compressai.models import CompressionModel
 from torch import Tensor
 
+from .acnn import ACBlock
 from .bitstream import BitstreamError
 from .context import (
     MIXTURES,
@@ -70,6 +71,9 @@ class GAACNN(CompressionModel):
         self.g_s = SynthesisTransform(p)
         self.h_a = HyperAnalysis(p)
         self.h_s = HyperSynthesis(p)
+        for block in self.h_s.modules():  # entropy parameters: computed as every earlier file's were
+            if isinstance(block, ACBlock):
+                block.literal_in_eval = True
         self.entropy_bottleneck = EntropyBottleneck(p.hyper)
         if context:
             self.context_model = MaskedConv3d(1, p.context_channels, p.context_kernel)

@@ -13,7 +13,7 @@ def test_acblock_is_sum_of_three_kernels():
     block = ACBlock(4)
     x = torch.randn(1, 4, 9, 7)
     expected = block.square(x) + block.vertical(x) + block.horizontal(x)
-    assert torch.allclose(block(x), expected)
+    assert torch.allclose(block(x), expected, atol=1e-5)
     assert block.vertical.weight.shape[-2:] == (3, 1)
     assert block.horizontal.weight.shape[-2:] == (1, 3)
 
@@ -154,3 +154,36 @@ def test_plain_stack_folds_like_an_acnn_with_folded_blocks():
         conv.load_state_dict(block.fold().state_dict())
     x = torch.randn(1, 4, 16, 16)
     assert torch.allclose(acnn(x), plain(x), atol=1e-5)
+
+
+def test_folded_training_forward_matches_three_branches_in_value_and_gradient():
+    """forward runs one folded kernel; the function and every branch's gradient equal the literal sum's."""
+    torch.manual_seed(1)
+    block = ACBlock(6, 5)
+    x = torch.randn(2, 6, 9, 11)
+    grads = []
+    for run in (block.forward, block.branches):
+        block.zero_grad()
+        out = run(x)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in block.named_parameters()})
+        grads.append(out.detach())
+    assert torch.allclose(grads[1], grads[3], atol=1e-5)
+    for name in grads[0]:
+        assert torch.allclose(grads[0][name], grads[2][name], atol=1e-4), name
+    assert grads[0]["vertical.weight"].shape == (5, 6, 3, 1)
+
+
+def test_entropy_parameters_are_computed_by_the_literal_branches_in_eval():
+    """h_s feeds the CDFs, so in eval its blocks run as earlier files were written; g_s may fold."""
+    torch.manual_seed(0)
+    model = GAACNN("tiny").eval()
+    z = torch.randn(2, model.preset.hyper, 4, 5).round()
+    out = model.h_s(z)
+    literal = []
+    for block in model.h_s.modules():
+        if isinstance(block, ACBlock):
+            literal.append(block)
+            block.forward = block.branches
+    assert literal and torch.equal(model.h_s(z), out)
+    assert not any(b.literal_in_eval for b in model.g_s.modules() if isinstance(b, ACBlock))
