@@ -17,7 +17,8 @@ tree a GPU machine receives stays under its 64 MiB limit.
     python -m gaacnn.trunks grow gaacnn-small-mse-0.013 --minutes 60   # restore, train, stop resumably
     python -m gaacnn.trunks store gaacnn-small-mse-0.013                # compact copy into trunks/
     python -m gaacnn.trunks cooldown gaacnn-small-mse-0.013 --lmbda 0.0483 --steps 600
-    python -m gaacnn.trunks ship mshp-N64M96-mse-0.013                  # its cooldowns as the family (LADDERS)
+    python -m gaacnn.trunks ship mshp-N64M96-mse-0.013                  # its cooldowns as the families (LADDERS)
+    python -m gaacnn.trunks quick --minutes 60        # all of it, resumable: grow, cooldowns, ship (make train)
 
 On a lent GPU (``make gpu-continue``, 15 minutes of device time in all): the trunk continues at a larger
 batch with the learning rate scaled by the square root of the batch ratio and re-warmed from zero, the
@@ -60,36 +61,85 @@ GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 8**0.5, rewarm=300, prelo
                     ckpt_every=250)
 
 
-# What ships from each trunk: one cooldown per lambda, under the family's manifest names; the family's
-# older entries go (the control's MSE ladder replaced the quick profile's chains first).
+# What ships: per family, one cooldown of its trunk per lambda, under the family's manifest names (a
+# family's other entries go when its ladder ships). MS-SSIM ladders branch off the MSE trunk, as the
+# paper starts its MS-SSIM models from MSE ones. New ladders ship as int8 files (weights.PRECISIONS:
+# 1.8 against 3.5 MB for the control; on Kodak -0.006 dB and +0.15 % bpp for the control 0.013,
+# benchmarks/results/int8_weights_kodak.txt), so that 16 models fit the tree a GPU machine accepts.
 LADDERS: dict[str, dict] = {
-    "mshp-N64M96-mse-0.013": {"family": "control mshp mse", "prefix": "mshp-N64M96-mse", "metric": "mse",
-                              "lambdas": (0.0005, 0.0025, 0.013, 0.0483), "steps": 600},
+    "control mshp mse": {"trunk": "mshp-N64M96-mse-0.013", "prefix": "mshp-N64M96-mse", "metric": "mse",
+                         "lambdas": (0.0005, 0.0025, 0.013, 0.0483), "steps": 600, "precision": "float16"},
+    "control mshp ms-ssim": {"trunk": "mshp-N64M96-mse-0.013", "prefix": "mshp-N64M96-ms-ssim", "metric": "ms-ssim",
+                             "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 600, "precision": "int8"},
+    # GAACNN small: its MSE top reaches for 0.8 bpp on Kodak (0.013 coded 0.36 bpp after 2,600 trunk
+    # steps); a step costs 3x the control's here, so 400 steps per cooldown.
+    "GAACNN small mse": {"trunk": "gaacnn-small-mse-0.013", "prefix": "gaacnn-small-mse", "metric": "mse",
+                         "lambdas": (0.0009, 0.0035, 0.013, 0.1), "steps": 400, "precision": "int8"},
+    "GAACNN small ms-ssim": {"trunk": "gaacnn-small-mse-0.013", "prefix": "gaacnn-small-ms-ssim", "metric": "ms-ssim",
+                             "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 400, "precision": "int8"},
 }
+# Families still shipped from the chains of fine-tunes that came before the trunks (docs/training-log.md):
+# each goes when its ladder ships, which it does only when it raises the family's Kodak BD-PSNR
+# (BD-MSSSIM) against JPEG by at least 0.2 dB (issue 20).
+PRE_TRUNK: tuple[str, ...] = ("GAACNN small mse", "GAACNN small ms-ssim")
 
 
 def ladder_names() -> dict[str, tuple[str, str, float]]:
     """Manifest name -> (trunk, metric, lambda) of every model a ladder ships."""
-    return {f"{lad['prefix']}-{lm}": (trunk, lad["metric"], lm) for trunk, lad in LADDERS.items()
+    return {f"{lad['prefix']}-{lm}": (lad["trunk"], lad["metric"], lm) for lad in LADDERS.values()
             for lm in lad["lambdas"]}
 
 
-def ship_ladder(name: str) -> list[dict]:
-    """Ship the trunk's finished cooldowns as its family's models, and take the family's other entries out."""
+def cooldown_dir(name: str, metric: str, lmbda: float, tag: str = "") -> Path:
+    return ROOT / f"{_trunk(name).out}-cool-{metric}-{lmbda}{tag}"
+
+
+def branch_step(run: Path) -> int:
+    """The trunk step a cooldown branched from (-1 without a checkpoint)."""
+    if not (run / "checkpoint.pt").is_file():
+        return -1
+    history = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False).get("history") or {}
+    return (history.get("parent") or {}).get("step", -1)
+
+
+def ship_ladder(family: str) -> list[dict]:
+    """Ship a family's finished cooldowns as its models, and take the family's other entries out."""
     from . import manifest, ship
 
-    ladder, trunk = LADDERS[name], _trunk(name)
+    ladder = LADDERS[family]
     shipped = []
     for lm in ladder["lambdas"]:
-        run = ROOT / f"{trunk.out}-cool-{ladder['metric']}-{lm}"
+        run = cooldown_dir(ladder["trunk"], ladder["metric"], lm)
         if not (run / "checkpoint.pt").is_file():
-            raise GaacnnError(f"no cooldown at lambda {lm} in {run}: run `python -m gaacnn.trunks cooldown {name} "
-                              f"--lmbda {lm} --steps {ladder['steps']}` first")
-        shipped.append(ship.ship(run, f"{ladder['prefix']}-{lm}", ladder["family"]))
+            raise GaacnnError(f"no cooldown at lambda {lm} in {run}: run `python -m gaacnn.trunks cooldown "
+                              f"{ladder['trunk']} --metric {ladder['metric']} --lmbda {lm} --steps {ladder['steps']}` first")
+        shipped.append(ship.ship(run, f"{ladder['prefix']}-{lm}", family, precision=ladder["precision"]))
     keep = {e["name"] for e in shipped}
     for entry in manifest.entries():
-        if entry["family"] == ladder["family"] and entry["name"] not in keep:
+        if entry["family"] == family and entry["name"] not in keep:
             manifest.remove(entry["name"])
+    return shipped
+
+
+def quick(minutes: float = 0.0, threads: int = 0, families: tuple[str, ...] | None = None) -> list[dict]:
+    """The quick profile (``make train PROFILE=quick``), resumable wherever it stands: grow each trunk
+    by ``minutes``, then give every ladder lambda a cooldown from the trunk's current step (those
+    missing, unfinished, or branched from an earlier step), then ship the ladders."""
+    families = families or tuple(LADDERS)
+    trunks = dict.fromkeys(LADDERS[f]["trunk"] for f in families)
+    for name in trunks:
+        if minutes:
+            grow(name, minutes, threads)
+    shipped = []
+    for family in families:
+        ladder = LADDERS[family]
+        now = _step(ROOT / _trunk(ladder["trunk"]).out / "checkpoint.pt")
+        for lm in ladder["lambdas"]:
+            run = cooldown_dir(ladder["trunk"], ladder["metric"], lm)
+            if run.is_dir() and branch_step(run) not in (-1, now):
+                shutil.rmtree(run)  # branched from an older trunk: redo from the current one
+            cooldown(ladder["trunk"], lm, ladder["steps"], ladder["metric"], threads)
+        shipped += ship_ladder(family)
     return shipped
 
 
@@ -180,7 +230,7 @@ def cooldown(name: str, lmbda: float, steps: int, metric: str = "mse", threads: 
     start = ROOT / trunk.out / "checkpoint.pt"
     if not start.is_file():
         raise GaacnnError(f"no checkpoint in {start.parent}: grow or restore the trunk first")
-    out = ROOT / f"{trunk.out}-cool-{metric}-{lmbda}{tag}"
+    out = cooldown_dir(name, metric, lmbda, tag)
     cfg = replace(trunk, metric=metric, lmbda=lmbda, steps=steps, decay=1.0, warmup=0, init=str(start),
                   init_optimizer=True, out=str(out), val_every=steps, ckpt_every=min(250, steps), threads=threads)
     return train(cfg, resume=True)
@@ -188,7 +238,7 @@ def cooldown(name: str, lmbda: float, steps: int, metric: str = "mse", threads: 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m gaacnn.trunks", description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", choices=["grow", "store", "restore", "cooldown", "ship", "list"])
+    ap.add_argument("command", choices=["grow", "store", "restore", "cooldown", "ship", "list", "quick"])
     ap.add_argument("name", nargs="?", help="a trunk (default: all, for grow/store/restore/list)")
     ap.add_argument("--minutes", type=float, default=60.0, help="grow: wall time of this session")
     ap.add_argument("--threads", type=int, default=0)
@@ -198,6 +248,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=600, help="cooldown: its length")
     ap.add_argument("--gpu", action="store_true", help="grow: continue on a GPU with GPU_CONTINUE's settings")
     args = ap.parse_args(argv)
+    if args.command == "quick":  # grow every trunk by --minutes (0: not at all), then cooldowns and ship
+        for entry in quick(args.minutes, args.threads):
+            print(f"shipped {entry['name']}: {entry['steps']} steps, {entry.get('cpu_hours', 0):.2f} CPU-hours")
+        return
     names = [args.name] if args.name else list(TRUNKS)
     for name in names:
         if args.command == "grow" and args.gpu:
@@ -209,8 +263,8 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "restore":
             print(f"{name}: {'restored from trunks/' if restore(name) else 'runs/ is up to date'}")
         elif args.command == "ship":
-            if name in LADDERS:
-                for entry in ship_ladder(name):
+            for family in [f for f, lad in LADDERS.items() if lad["trunk"] == name]:
+                for entry in ship_ladder(family):
                     print(f"shipped {entry['name']}: {entry['steps']} steps, {entry.get('cpu_hours', 0):.2f} CPU-hours")
         elif args.command == "cooldown":
             if args.lmbda is None:

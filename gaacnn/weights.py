@@ -3,6 +3,9 @@
 A weights file is a ``torch.save`` dict: {"format": "gaacnn-weights", "version": 1,
 "model": build_model kwargs, "state_dict": float tensors in half precision where requested
 (without the entropy-coder tables and constructor constants), "meta": training facts}.
+Version 2 adds "int8": {name: (int8 tensor, float32 scale per slice of dim 0)} for the large
+weight tensors, taken out of "state_dict" (``precision="int8"``: half the size of float16, so
+that 16 models fit the tree a GPU machine accepts; its cost in dB is measured, not assumed).
 ``load_model`` rebuilds the model, restores float32, and rebuilds the entropy coder tables
 (CompressAI ``update``).
 """
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import torch
 from compressai.models import CompressionModel
+from torch import Tensor
 
 from .errors import GaacnnError
 from .zoo import build_model, describe
@@ -44,17 +48,44 @@ def weights_fingerprint(model: torch.nn.Module) -> bytes:
     return h.digest()[:8]
 
 
-def save_weights(model: CompressionModel, path: str | Path, meta: dict | None = None, half: bool = True) -> str:
-    """Write inference weights; returns the file's SHA-256."""
-    state = {
-        k: (v.half() if half and v.is_floating_point() else v).cpu()
-        for k, v in model.state_dict().items() if not k.endswith(DERIVED + CONSTANTS)
-    }
+PRECISIONS = ("float32", "float16", "int8")
+INT8_MIN_SIZE = 1024  # smaller tensors (biases, GDN betas, the factorized prior) stay float16
+
+
+def quantize_int8(weight: Tensor) -> tuple[Tensor, Tensor]:
+    """Symmetric 8-bit codes with one float32 scale per slice of dim 0 (an output channel of a
+    convolution, an input channel of a transposed one): ``weight ~ codes * scale``."""
+    flat = weight.detach().float().reshape(weight.shape[0], -1)
+    scale = (flat.abs().amax(dim=1) / 127).clamp_min(1e-12)
+    codes = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return codes.reshape(weight.shape), scale
+
+
+def dequantize_int8(codes: Tensor, scale: Tensor) -> Tensor:
+    return (codes.float().reshape(codes.shape[0], -1) * scale[:, None]).reshape(codes.shape)
+
+
+def save_weights(model: CompressionModel, path: str | Path, meta: dict | None = None, half: bool = True,
+                 precision: str | None = None) -> str:
+    """Write inference weights; returns the file's SHA-256. ``precision`` (default float16, or float32
+    with ``half=False``): see ``PRECISIONS``."""
+    precision = precision or ("float16" if half else "float32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    state, int8 = {}, {}
+    for k, v in model.state_dict().items():
+        if k.endswith(DERIVED + CONSTANTS):
+            continue
+        v = v.detach().cpu()
+        if precision == "int8" and v.is_floating_point() and v.dim() >= 2 and v.numel() >= INT8_MIN_SIZE:
+            int8[k] = quantize_int8(v)
+        else:
+            state[k] = v.half() if precision != "float32" and v.is_floating_point() else v
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "version": 1, "model": describe(model), "state_dict": state,
-                "meta": meta or {}}, tmp)
+    torch.save({"format": FORMAT, "version": 2 if int8 else 1, "model": describe(model), "state_dict": state,
+                **({"int8": int8} if int8 else {}), "meta": meta or {}}, tmp)
     tmp.replace(path)
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -91,13 +122,16 @@ def sha256_of(name_or_path: str | Path) -> str:
     return manifest.find(str(name_or_path))["sha256"]
 
 
-def _float32(state: dict) -> dict:
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+def _float32(obj: dict) -> dict:
+    """The float32 state dict of a read file: float16 widened, int8 codes times their scales."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in obj["state_dict"].items()}
+    state.update({k: dequantize_int8(codes, scale) for k, (codes, scale) in obj.get("int8", {}).items()})
+    return state
 
 
 def load_state(path: str | Path) -> dict:
     """Float32 state dict of a weights file or training checkpoint."""
-    return _float32(_read(path)["state_dict"])
+    return _float32(_read(path))
 
 
 def complete_state(model: CompressionModel, state: dict, own_constants: bool = True) -> dict:
@@ -123,7 +157,7 @@ def load_model(path: str | Path, sha256: str | None = None, device: str = "cpu")
     desc = dict(obj["model"])
     model = build_model(desc.pop("arch"), **desc)
     try:
-        model.load_state_dict(complete_state(model, _float32(obj["state_dict"]), own_constants=False))
+        model.load_state_dict(complete_state(model, _float32(obj), own_constants=False))
     except RuntimeError as exc:
         raise WeightsError(f"{path}: weights do not fit the model {obj['model']}: {str(exc)[:200]}") from None
     model.update(force=True)

@@ -116,3 +116,23 @@ def test_a_trunk_taken_out_of_the_tree_is_restored_from_git_history(tiny_trunk):
     shutil.rmtree(tiny_trunk / "runs")
     assert not (tiny_trunk / "trunks").exists() and trunks.restore("tiny")
     assert trunks.grow("tiny", minutes=0, steps=4)["step"] == 4
+
+
+def test_quick_profile_cools_down_from_the_current_trunk_and_ships(tiny_trunk, monkeypatch):
+    """``make train PROFILE=quick``: every ladder lambda gets a cooldown of the trunk's current step,
+    shipped at the ladder's precision; after the trunk grows, a rerun redoes the stale cooldowns."""
+    from gaacnn import manifest
+
+    monkeypatch.setattr(manifest, "WEIGHTS_DIR", tiny_trunk / "weights")
+    monkeypatch.setattr(manifest, "MANIFEST", tiny_trunk / "weights" / "manifest.json")
+    monkeypatch.setattr(trunks, "LADDERS", {"tiny ladder": {"trunk": "tiny", "prefix": "tiny-mse", "metric": "mse",
+                                                            "lambdas": (0.01, 0.05), "steps": 2, "precision": "int8"}})
+    trunks.grow("tiny", minutes=0, steps=3)
+    first = trunks.quick()
+    assert [e["name"] for e in first] == ["tiny-mse-0.01", "tiny-mse-0.05"]
+    assert {e["precision"] for e in first} == {"int8"} and {e["steps"] for e in first} == {5}
+    assert trunks.branch_step(trunks.cooldown_dir("tiny", "mse", 0.05)) == 3
+    trunks.grow("tiny", minutes=0, steps=4)
+    again = trunks.quick()
+    assert {e["steps"] for e in again} == {6} and trunks.branch_step(trunks.cooldown_dir("tiny", "mse", 0.01)) == 4
+    assert sorted(e["name"] for e in manifest.entries()) == ["tiny-mse-0.01", "tiny-mse-0.05"]
