@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= default
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup test lint data train gpu-continue paper-figures lab clean-venv
+.PHONY: setup test lint data train gpu-continue paper-figures verify-cache lab clean-venv
 
 setup: $(STAMP)
 
@@ -55,6 +55,11 @@ paper-figures: setup data
 	if [ "$(PROFILE)" = "paper" ]; then $(PY) -m gaacnn.profiles train --profile paper && \
 		$(PY) -m gaacnn.ship --paper; fi
 	$(PY) -m gaacnn.pipeline --profile $(PROFILE)
+
+# Measure a random sample of cached evaluation rows again; fails on any difference (SAMPLE rows).
+SAMPLE ?= 8
+verify-cache: setup data
+	$(PY) -m gaacnn.evaluate verify --sample $(SAMPLE)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -4,7 +4,11 @@ images -> encode to bytes -> bpp = 8 * len(bytes) / pixels -> decode -> round to
 PSNR (RGB), MS-SSIM (RGB) and MS-SSIM in dB; encode/decode seconds. One row per image,
 dataset means per RD point, results in CompressAI's JSON layout. Runs are cached under
 ``results/cache`` (committed, so later runs and sessions reuse them; ``$GAACNN_CACHE`` overrides it)
-keyed on weights checksum, data checksums, code version and settings.
+keyed on weights checksum, data checksums, settings, and a hash of the code that produces the numbers
+(``code_hash``: the model and coding modules, or the classical codecs, the metrics, the library
+versions), so that a change there re-measures. Each file keeps what it was measured from, so that
+``python -m gaacnn.evaluate verify`` (``make verify-cache``) can re-measure a random sample of rows
+and fail on any difference.
 """
 
 from __future__ import annotations
@@ -113,16 +117,50 @@ def _data_key(dataset: str, images: list[Image8]) -> str:
     ).hexdigest()
 
 
-def cached(key_parts: dict, compute):
-    """Return the cached value for these inputs, or compute and store it."""
-    key = hashlib.sha256(json.dumps({**key_parts, "code": __version__}, sort_keys=True).encode()).hexdigest()
+# The modules whose code turns weights and an image into bytes and a decoded image (a model row), or
+# an image into a classical codec's file (a codec row); both add the metrics below.
+MODEL_CODE = ("acnn", "attention", "graph", "transforms", "context", "model", "quantization", "bitstream",
+              "codec", "rans_guard", "weights", "zoo", "presets", "images")
+CODEC_CODE = ("codecs", "images")
+LIBRARIES = {"model": ("torch", "compressai", "numpy"), "codec": ("PIL", "pillow_heif", "imagecodecs", "numpy")}
+MEASURED = ("bytes", "bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb")  # what verify compares
+
+
+def code_hash(kind: str) -> str:
+    """16 hex digits over the source of what produces a ``kind`` ("model" or "codec") row: its
+    modules, the metric functions of this module, and the versions of the libraries they call."""
+    import importlib
+    import importlib.metadata
+    import inspect
+
+    h = hashlib.sha256()
+    for name in MODEL_CODE if kind == "model" else CODEC_CODE:
+        h.update(inspect.getsource(importlib.import_module(f"gaacnn.{name}")).encode())
+    for fn in (quality, run_point, _model_codec):
+        h.update(inspect.getsource(fn).encode())
+    for lib in LIBRARIES[kind]:
+        h.update(f"{lib}={getattr(importlib.import_module(lib), '__version__', '')}".encode())
+    return h.hexdigest()[:16]
+
+
+def _inputs(dataset: str, images: list[Image8]) -> dict:
+    return {"dataset": dataset, "images": [im.name for im in images],
+            "image_sha256": [hashlib.sha256(im.array.tobytes()).hexdigest() for im in images]}
+
+
+def cached(key_parts: dict, compute, inputs: dict | None = None):
+    """Return the cached value for these inputs, or compute and store it (with ``inputs``: what
+    ``verify`` needs to measure it again)."""
+    key_parts = {**key_parts, "code": code_hash(key_parts["kind"])}
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()
     path = CACHE_DIR / f"{key[:32]}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        return json.loads(path.read_text())["value"]
     value = compute()
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value))
+    tmp.write_text(json.dumps({"key": key_parts, "inputs": inputs or {}, "value": value,
+                               "gaacnn": __version__}))
     tmp.replace(path)
     return value
 
@@ -134,6 +172,7 @@ def evaluate_model(model, weights_sha: str, label: str, images: list[Image8], da
     return cached(
         {"kind": "model", "weights": weights_sha, "data": _data_key(dataset, images)},
         lambda: _point(run_point(enc, dec, images, label, progress)),
+        _inputs(dataset, images),
     )
 
 
@@ -145,6 +184,7 @@ def evaluate_codec(codec, images: list[Image8], dataset: str, progress: bool = T
             {"kind": "codec", "codec": codec.name, "q": q, "data": _data_key(dataset, images)},
             lambda q=q: _point(run_point(lambda im: codec.encode(im, q), codec.decode, images,
                                          f"{codec.name} q={q}", progress)),
+            _inputs(dataset, images),
         )
         point["quality"] = q
         points.append(point)
@@ -153,3 +193,93 @@ def evaluate_codec(codec, images: list[Image8], dataset: str, progress: bool = T
 
 def _point(rows: list[dict]) -> dict:
     return {"rows": rows, "mean": mean_row(rows)}
+
+
+def _row_codec(entry: dict):
+    """(encode, decode) that measured a cache file's rows, or None when it cannot be rebuilt here."""
+    key = entry["key"]
+    if key["kind"] == "codec":
+        from .codecs import CODECS
+
+        codec = CODECS.get(key["codec"])
+        if codec is None or not codec.available():
+            return None
+        return (lambda im: codec.encode(im, key["q"])), codec.decode
+    from . import manifest
+
+    found = [e for e in manifest.entries() if e["sha256"] == key["weights"]]
+    return _model_codec(manifest.load(found[0]["name"])) if found else None
+
+
+def verify(sample: int = 8, seed: int | None = None, cache: Path | None = None, progress: bool = True) -> list[str]:
+    """Measure ``sample`` random cached rows again (bytes, bpp, PSNR, MS-SSIM; not timings) and
+    return one line per difference. A row whose code hash is not the current code's is not checked
+    (it is dead: nothing reads it); one whose model or image cannot be rebuilt counts as a difference."""
+    import random
+
+    from .data import dataset_paths
+
+    cache = cache or CACHE_DIR
+    files = sorted(cache.glob("*.json"))
+    live = []
+    for f in files:
+        entry = json.loads(f.read_text())
+        if isinstance(entry, dict) and "key" in entry and entry["key"]["code"] == code_hash(entry["key"]["kind"]):
+            live.append((f, entry))
+    rows = [(f, entry, i) for f, entry in live for i in range(len(entry["value"]["rows"]))]
+    rng = random.Random(seed)
+    problems = []
+    for f, entry, i in tqdm(rng.sample(rows, min(sample, len(rows))), desc="verify", disable=not progress):
+        row, inputs = entry["value"]["rows"][i], entry["inputs"]
+        where = f"{f.name} row {i} ({row['image']})"
+        coder = _row_codec(entry)
+        paths = {p.name: p for p in dataset_paths(inputs.get("dataset", ""))} if inputs else {}
+        path = paths.get(row["image"])
+        if coder is None or path is None:
+            problems.append(f"{where}: cannot rebuild its {'coder' if coder is None else 'image'}")
+            continue
+        image = Image8(row["image"], load_rgb(path))
+        measured_sha = inputs["image_sha256"][inputs["images"].index(row["image"])]
+        if hashlib.sha256(image.array.tobytes()).hexdigest() != measured_sha:
+            problems.append(f"{where}: the image is not the one measured")
+            continue
+        again = run_point(*coder, [image], where, progress=False)[0]
+        for k in MEASURED:
+            same = again[k] == row[k] or (isinstance(row[k], float) and math.isnan(row[k]) and math.isnan(again[k]))
+            if not same:
+                problems.append(f"{where}: {k} cached {row[k]!r}, measured {again[k]!r}")
+    return problems
+
+
+def prune(cache: Path | None = None) -> list[Path]:
+    """Delete cache files no current code can read (older key layouts or code hashes)."""
+    gone = []
+    for f in sorted((cache or CACHE_DIR).glob("*.json")):
+        entry = json.loads(f.read_text())
+        if not (isinstance(entry, dict) and "key" in entry and entry["key"]["code"] == code_hash(entry["key"]["kind"])):
+            f.unlink()
+            gone.append(f)
+    return gone
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m gaacnn.evaluate", description="check the evaluation cache")
+    ap.add_argument("command", choices=["verify", "prune"])
+    ap.add_argument("--sample", type=int, default=8, help="verify: rows to measure again")
+    ap.add_argument("--seed", type=int, help="verify: which rows (default: different each run)")
+    args = ap.parse_args(argv)
+    if args.command == "prune":
+        print(f"removed {len(prune())} cache files that no current code reads")
+        return
+    problems = verify(args.sample, args.seed)
+    for line in problems:
+        print(line)
+    print(f"verify: {args.sample} rows measured again, {len(problems)} differences")
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -112,7 +112,8 @@ def ship_ladder(family: str) -> list[dict]:
         run = cooldown_dir(ladder["trunk"], ladder["metric"], lm)
         if not (run / "checkpoint.pt").is_file():
             raise GaacnnError(f"no cooldown at lambda {lm} in {run}: run `python -m gaacnn.trunks cooldown "
-                              f"{ladder['trunk']} --metric {ladder['metric']} --lmbda {lm} --steps {ladder['steps']}` first")
+                              f"{ladder['trunk']} --metric {ladder['metric']} --lmbda {lm} "
+                              f"--steps {ladder['steps']}` first")
         shipped.append(ship.ship(run, f"{ladder['prefix']}-{lm}", family, precision=ladder["precision"]))
     keep = {e["name"] for e in shipped}
     for entry in manifest.entries():
