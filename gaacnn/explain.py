@@ -141,6 +141,21 @@ def bit_allocation(model, x: Tensor) -> dict:
     return {"y_bits_map": y_bits, "estimated_bits": float(y_bits.sum() + z_bits), "real_bits": 8 * len(data)}
 
 
+def latent_channels(model, x: Tensor) -> dict[str, Tensor]:
+    """The rounded latent y_hat (C, h, w) of one image, the bits each element costs (C, h, w, from the
+    test-time likelihoods) and the channels ordered by their total bits, most first: what the latent
+    slider of notebook 03 shows (a few channels carry most of the rate; many cost nearly nothing)."""
+    latents: list[Tensor] = []
+    hook = model.g_a.register_forward_hook(lambda _m, _i, y: latents.append(y))
+    try:
+        out = _test_time_likelihoods(model, x)
+    finally:
+        hook.remove()
+    bits = -torch.log2(out["y"][0])
+    return {"y_hat": torch.round(latents[0][0]).detach(), "bits": bits.detach(),
+            "order": torch.argsort(bits.sum((1, 2)), descending=True)}
+
+
 def quantization_gap(model, x: Tensor) -> dict[str, float]:
     """Where the quality of a trained model goes: PSNR (dB) of x against g_s(g_a(x)) with y unrounded
     (the transforms alone, no bits spent), against the decoder's output from the rounded y (what the

@@ -82,9 +82,11 @@ def run(profile: str, only: list[str] | None = None) -> int:
         print(f"[paper-figures] running {nb.name} (profile {profile})", flush=True)
         t0 = time.time()
         try:
-            pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters={"profile": profile,
-                                "figures_dir": str(figs)}, kernel_name="python3", cwd=str(NOTEBOOKS),
-                                progress_bar=False)
+            params = {"profile": profile, "figures_dir": str(figs)}
+            if "interactive" in pm.inspect_notebook(str(nb)):
+                params["interactive"] = False  # widgets fall back to static figures (gaacnn.interactive)
+            pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=params, kernel_name="python3",
+                                cwd=str(NOTEBOOKS), progress_bar=False)
         except pm.PapermillExecutionError as exc:
             print(f"[paper-figures] FAILED in {nb.name}, cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
                   file=sys.stderr)
