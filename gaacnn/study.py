@@ -135,6 +135,41 @@ def paper_table(dataset: str) -> pd.DataFrame:
     return df
 
 
+def table_figure(df: pd.DataFrame, formats: tuple[str, ...], title: str):
+    """A table as a figure that holds nothing else: columns as wide as their longest entry, headers
+    wrapped at underscores, no margin around the table, rows measured here shaded, blanks for
+    missing values."""
+    import textwrap
+
+    cells = [[("" if isinstance(v, float) and np.isnan(v) else (f"{v:{fmt}}" if isinstance(v, float) else str(v)))
+              for v, fmt in zip(row, formats)] for row in df.itertuples(index=False)]
+    headers = [textwrap.fill(str(c).replace("_", " "), 12) for c in df.columns]
+    chars = [max([len(line) for line in h.splitlines()] + [len(row[i]) for row in cells]) + 2
+             for i, h in enumerate(headers)]
+    char_w, row_h, line_h = 0.075, 0.22, 0.15  # inches, at 8 pt
+    header_h = line_h * max(h.count("\n") + 1 for h in headers) + 0.08
+    width, height = char_w * sum(chars), header_h + row_h * len(cells)
+    fig = plt.figure(figsize=(width, height + 0.3))
+    ax = fig.add_axes((0, 0, 1, height / (height + 0.3)))
+    ax.axis("off")
+    table = ax.table(cellText=cells, colLabels=headers, cellLoc="left", bbox=[0, 0, 1, 1])
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    measured = [i for i, row in enumerate(cells) if any("measured here" in v for v in row)]
+    for (r, c), cell in table.get_celld().items():
+        cell.set_width(chars[c] / sum(chars))
+        cell.set_height((header_h if r == 0 else row_h) / height)
+        cell.set_linewidth(0.3)
+        cell.PAD = 0.8 / chars[c]  # about one character of padding, whatever the column's width
+        if r == 0:
+            cell.set_text_props(weight="bold")
+            cell.set_facecolor("#e8e8e8")
+        elif r - 1 in measured:
+            cell.set_facecolor("#eef4fb")
+    fig.text(0.005, 1 - 0.2 / (height + 0.3), title, fontsize=9, va="center")
+    return fig
+
+
 def write_table(df: pd.DataFrame, out_stem: Path, title: str) -> list[Path]:
     """CSV, Markdown and a rendered PNG of a table."""
     out_stem.parent.mkdir(parents=True, exist_ok=True)
@@ -146,16 +181,8 @@ def write_table(df: pd.DataFrame, out_stem: Path, title: str) -> list[Path]:
         note = ("\nnan: no BD value: the curves do not overlap, have too few points, or one family's "
                 "quality does not rise with its rate (a dominated point, which BD cannot integrate).\n")
     md_path.write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=formats) + "\n" + note)
-    fig, ax = plt.subplots(figsize=(min(18, 2 + 1.6 * len(df.columns)), 0.8 + 0.32 * (len(df) + 1)))
-    ax.axis("off")
-    cells = [[("" if isinstance(v, float) and np.isnan(v) else (f"{v:{fmt}}" if isinstance(v, float) else str(v)))
-              for v, fmt in zip(row, formats)] for row in df.itertuples(index=False)]
-    table = ax.table(cellText=cells, colLabels=list(df.columns), loc="center", cellLoc="left")
-    table.auto_set_font_size(False)
-    table.set_fontsize(7)
-    table.auto_set_column_width(list(range(len(df.columns))))
-    ax.set_title(title, fontsize=9)
-    fig.savefig(png_path, dpi=150, bbox_inches="tight")
+    fig = table_figure(df, formats, title)
+    fig.savefig(png_path, dpi=150, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
     return [csv_path, md_path, png_path]
 
