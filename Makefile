@@ -38,7 +38,7 @@ MINUTES ?= 60
 TRAIN_ENV := MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296
 train: setup
 	if [ "$(PROFILE)" = "paper" ]; then $(PY) -m gaacnn.profiles train --profile paper && \
-		$(PY) -m gaacnn.ship --paper; exit $$?; fi
+		$(PY) -m gaacnn.release --paper; exit $$?; fi
 	if [ "$(PROFILE)" = "trunk" ]; then $(TRAIN_ENV) $(PY) -m gaacnn.trunks grow --minutes $(MINUTES) && \
 		$(PY) -m gaacnn.trunks store; exit $$?; fi
 	$(TRAIN_ENV) $(PY) -m gaacnn.profiles train --profile quick --minutes $(MINUTES)
@@ -53,7 +53,7 @@ gpu-continue: setup
 # PROFILE=paper trains the authors' presets first (GPU, resumable) and ships the finished runs.
 paper-figures: setup data
 	if [ "$(PROFILE)" = "paper" ]; then $(PY) -m gaacnn.profiles train --profile paper && \
-		$(PY) -m gaacnn.ship --paper; fi
+		$(PY) -m gaacnn.release --paper; fi
 	$(PY) -m gaacnn.pipeline --profile $(PROFILE)
 
 # Measure a random sample of cached evaluation rows again; fails on any difference (SAMPLE rows).

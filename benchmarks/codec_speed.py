@@ -25,7 +25,7 @@ SHIPPED = {"gaacnn-small+context": "gaacnn-small-mse-0.18", "compressai-mshp(N=6
 
 def build(name: str, random: bool = False):
     from gaacnn import manifest
-    from gaacnn.zoo import build_model
+    from gaacnn.registry import build_model
 
     if not random and name in SHIPPED:
         return manifest.load(SHIPPED[name])

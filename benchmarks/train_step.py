@@ -23,8 +23,8 @@ import torch
 
 from gaacnn.acnn import ACBlock
 from gaacnn.loss import rate_distortion
+from gaacnn.registry import build_model
 from gaacnn.train import main_parameters
-from gaacnn.zoo import build_model
 
 
 @contextlib.contextmanager

@@ -21,8 +21,8 @@ import torch
 
 from gaacnn.loss import rate_distortion
 from gaacnn.presets import PRESETS
+from gaacnn.registry import build_model
 from gaacnn.transforms import count_parameters
-from gaacnn.zoo import build_model
 
 MODELS = {
     "paper-low (M=192)": dict(arch="gaacnn", preset="paper-low"),

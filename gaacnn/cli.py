@@ -129,7 +129,7 @@ def _cmd_evaluate(args) -> None:
     from . import manifest
     from .data import dataset_paths
     from .evaluate import evaluate_model, load_images, results_json
-    from .weights import sha256_of
+    from .manifest import sha256_of
 
     labels = result_labels(args.weights)
     paths = [Path(p) for p in args.images] if args.images else dataset_paths(args.dataset)

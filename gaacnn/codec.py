@@ -19,8 +19,8 @@ from compressai.ops import compute_padding
 from .bitstream import BitstreamError, Header, pack, unpack
 from .errors import GaacnnError
 from .rans_guard import guarded
+from .registry import describe
 from .weights import WeightsError, weights_fingerprint
-from .zoo import describe
 
 PAD_MULTIPLE = 64
 # The largest image a file may ask the decoder for, unless the caller raises it (``max_pixels``,

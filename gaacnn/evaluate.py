@@ -120,8 +120,8 @@ def _data_key(dataset: str, images: list[Image8]) -> str:
 # The modules whose code turns weights and an image into bytes and a decoded image (a model row), or
 # an image into a classical codec's file (a codec row); both add the metrics below.
 MODEL_CODE = ("acnn", "attention", "graph", "transforms", "context", "model", "quantization", "bitstream",
-              "codec", "rans_guard", "weights", "zoo", "presets", "images")
-CODEC_CODE = ("codecs", "images")
+              "codec", "rans_guard", "weights", "registry", "presets", "images")
+CODEC_CODE = ("anchors", "images")
 LIBRARIES = {"model": ("torch", "compressai", "numpy"), "codec": ("PIL", "pillow_heif", "imagecodecs", "numpy")}
 MEASURED = ("bytes", "bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb")  # what verify compares
 
@@ -199,7 +199,7 @@ def _row_codec(entry: dict):
     """(encode, decode) that measured a cache file's rows, or None when it cannot be rebuilt here."""
     key = entry["key"]
     if key["kind"] == "codec":
-        from .codecs import CODECS
+        from .anchors import CODECS
 
         codec = CODECS.get(key["codec"])
         if codec is None or not codec.available():

@@ -2,7 +2,7 @@
 controls move; under papermill (``make paper-figures``, which passes ``interactive=False``) the same
 function draws once with every control's starting value, so the published HTML shows a figure.
 
-Where this sits: notebooks -> [this module] -> explain / study (what is drawn) -> the model.
+Where this sits: notebooks -> [this module] -> diagnostics / figures (what is drawn) -> the model.
 """
 
 from __future__ import annotations

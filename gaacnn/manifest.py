@@ -8,6 +8,7 @@ and validation numbers. Loading through the manifest verifies the SHA-256.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -43,6 +44,14 @@ def load(name_or_path: str, device: str = "cpu"):
         return load_model(name_or_path, device=device)
     entry = find(name_or_path)
     return load_model(WEIGHTS_DIR / entry["file"], sha256=entry["sha256"], device=device)
+
+
+def sha256_of(name_or_path: str | Path) -> str:
+    """SHA-256 of a weights file, or the manifest's for a shipped name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return find(str(name_or_path))["sha256"]
 
 
 def add(entry: dict, path: Path | None = None) -> None:

@@ -28,8 +28,8 @@ from .data import RandomCrops, center_crops, dataset_paths
 from .errors import GaacnnError
 from .loss import rate_distortion
 from .quantization import straight_through
+from .registry import build_model
 from .weights import complete_state, load_into
-from .zoo import build_model
 
 
 class TrainingDiverged(GaacnnError):

@@ -104,7 +104,7 @@ def branch_step(run: Path) -> int:
 
 def ship_ladder(family: str) -> list[dict]:
     """Ship a family's finished cooldowns as its models, and take the family's other entries out."""
-    from . import manifest, ship
+    from . import manifest, release
 
     ladder = LADDERS[family]
     shipped = []
@@ -114,7 +114,7 @@ def ship_ladder(family: str) -> list[dict]:
             raise GaacnnError(f"no cooldown at lambda {lm} in {run}: run `python -m gaacnn.trunks cooldown "
                               f"{ladder['trunk']} --metric {ladder['metric']} --lmbda {lm} "
                               f"--steps {ladder['steps']}` first")
-        shipped.append(ship.ship(run, f"{ladder['prefix']}-{lm}", family, precision=ladder["precision"]))
+        shipped.append(release.ship(run, f"{ladder['prefix']}-{lm}", family, precision=ladder["precision"]))
     keep = {e["name"] for e in shipped}
     for entry in manifest.entries():
         if entry["family"] == family and entry["name"] not in keep:

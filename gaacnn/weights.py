@@ -20,7 +20,7 @@ from compressai.models import CompressionModel
 from torch import Tensor
 
 from .errors import GaacnnError
-from .zoo import build_model, describe
+from .registry import build_model, describe
 
 FORMAT = "gaacnn-weights"
 # Entropy-coder tables that CompressAI's ``update()`` derives from the parameters: not stored in
@@ -110,16 +110,6 @@ def _read(path: str | Path, sha256: str | None = None) -> dict:
         return {"model": {"arch": cfg["arch"], "preset": cfg["preset"], "context": cfg["context"]},
                 "state_dict": obj["model"], "meta": {"checkpoint_step": obj["step"]}}
     raise WeightsError(f"{path}: not a gaacnn weights file")
-
-
-def sha256_of(name_or_path: str | Path) -> str:
-    """SHA-256 of a weights file, or the manifest's for a shipped name."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    from . import manifest
-
-    return manifest.find(str(name_or_path))["sha256"]
 
 
 def _float32(obj: dict) -> dict:

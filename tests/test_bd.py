@@ -58,14 +58,14 @@ def test_published_gaacnn_against_published_jpeg():
 
 
 def test_ablation_table_against_the_control_family():
-    from gaacnn import study
+    from gaacnn import figures
 
     def curve(label, shift):
         return {"label": label, "source": "measured here", "produced_by": "x trained here", "bpp": list(RATE),
                 "psnr-rgb": list(PSNR + shift), "ms-ssim-db-rgb": list(PSNR / 3 + shift)}
 
     codec = {**curve("JPEG (Pillow) (measured here)", -3), "produced_by": "jpeg qualities"}
-    table, control = study.ablation_table([curve("GAACNN small mse (measured here)", 1.0),
+    table, control = figures.ablation_table([curve("GAACNN small mse (measured here)", 1.0),
                                            curve("control mshp mse (measured here)", 0.0),
                                            curve("GAACNN small ms-ssim (measured here)", 2.0),
                                            curve("control mshp ms-ssim (measured here)", 0.5), codec,
@@ -81,7 +81,7 @@ def test_ablation_table_against_the_control_family():
 
 
 def test_pick_for_comparison_matches_bpp_across_families():
-    from gaacnn.study import pick_for_comparison
+    from gaacnn.figures import pick_for_comparison
 
     entries = [{"name": n, "metric": m, "model": mod} for n, m, mod in [
         ("g-lo", "mse", "gaacnn small"), ("g-hi", "mse", "gaacnn small"), ("g-ms", "ms-ssim", "gaacnn small"),
@@ -93,7 +93,7 @@ def test_pick_for_comparison_matches_bpp_across_families():
 
 
 def test_final_train_loss_ignores_one_noisy_last_batch(tmp_path):
-    from gaacnn.study import final_train_loss
+    from gaacnn.figures import final_train_loss
 
     log = tmp_path / "train.csv"
     log.write_text("step,loss\n" + "".join(f"{20 * i},{3.0 + 0.1 * (i % 2)}\n" for i in range(1, 20)) + "400,65.0\n")

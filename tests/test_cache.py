@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from gaacnn import evaluate
-from gaacnn.codecs import CODECS
+from gaacnn.anchors import CODECS
 from gaacnn.data import mirror_root
 
 pytestmark = pytest.mark.skipif(mirror_root() is None, reason="needs the data mirror")
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(mirror_root() is None, reason="needs the data mi
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    from gaacnn.study import images_for
+    from gaacnn.figures import images_for
 
     monkeypatch.setattr(evaluate, "CACHE_DIR", tmp_path)
     jpeg = replace(CODECS["jpeg"], qualities=(40,))
@@ -42,7 +42,7 @@ def test_the_key_follows_the_code(cache, monkeypatch):
     calls = []
     jpeg = replace(CODECS["jpeg"], qualities=(40,),
                    encode=lambda im, q: calls.append(q) or CODECS["jpeg"].encode(im, q))
-    from gaacnn.study import images_for
+    from gaacnn.figures import images_for
 
     evaluate.evaluate_codec(jpeg, images_for("kodak", 2), "kodak", progress=False)
     assert calls == [40, 40]  # measured again, not read from the old row

@@ -1,10 +1,10 @@
-"""Figure helpers of gaacnn.study that the notebooks rely on."""
+"""Figure helpers of gaacnn.figures that the notebooks rely on."""
 
 
 def test_the_visual_comparison_crops_where_the_texture_is():
     import numpy as np
 
-    from gaacnn.study import textured_crop
+    from gaacnn.figures import textured_crop
 
     img = np.full((200, 300, 3), 128, dtype=np.uint8)
     rng = np.random.default_rng(0)
@@ -23,7 +23,7 @@ def test_table_pngs_are_tight():
     import pandas as pd
     from PIL import Image
 
-    from gaacnn.study import write_table
+    from gaacnn.figures import write_table
 
     for rows in (3, 30):
         df = pd.DataFrame({"method": [f"codec {i} (measured here)" for i in range(rows)],

@@ -3,7 +3,7 @@
 import ipywidgets
 import torch
 
-from gaacnn.explain import latent_channels
+from gaacnn.diagnostics import latent_channels
 from gaacnn.interactive import show
 from gaacnn.model import GAACNN
 

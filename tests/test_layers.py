@@ -83,7 +83,7 @@ def test_paper_presets_parameter_count_is_close_to_the_authors():
 
 
 def test_bits_by_border_distance_rings():
-    from gaacnn.explain import bits_by_border_distance
+    from gaacnn.diagnostics import bits_by_border_distance
 
     bits = torch.zeros(6, 8)
     bits[0, :] = bits[-1, :] = bits[:, 0] = bits[:, -1] = 4.0  # the edge ring
@@ -97,7 +97,7 @@ def test_bits_by_border_distance_rings():
 
 
 def test_quantization_gap_compares_unrounded_and_rounded_latents():
-    from gaacnn.explain import quantization_gap
+    from gaacnn.diagnostics import quantization_gap
     from gaacnn.loss import psnr
 
     torch.manual_seed(0)

@@ -43,8 +43,8 @@ def test_tracked_tree_fits_a_gpu_machine():
 def test_int8_weights_are_half_the_size_and_within_half_a_step(tmp_path):
     """int8 files (``precision="int8"``) keep every large tensor within half a quantization step of
     its value, the small ones in float16, at a bit over half a float16 file's size."""
+    from gaacnn.registry import build_model
     from gaacnn.weights import dequantize_int8, load_model, quantize_int8, save_weights
-    from gaacnn.zoo import build_model
 
     torch.manual_seed(0)
     model = build_model("gaacnn", preset="small").eval()

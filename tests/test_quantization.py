@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gaacnn.quantization import straight_through
-from gaacnn.zoo import build_model
+from gaacnn.registry import build_model
 
 
 def _trace(model, x):

@@ -132,7 +132,7 @@ def test_second_writer_to_a_run_folder_is_refused(tmp_path):
 
 
 def test_ship_counts_a_chain_of_fine_tunes(tmp_path, monkeypatch):
-    from gaacnn import manifest, ship
+    from gaacnn import manifest, release
 
     base = train(_cfg(tmp_path / "base", steps=2, threads=1), progress=False)
     assert base["step"] == 2
@@ -142,19 +142,19 @@ def test_ship_counts_a_chain_of_fine_tunes(tmp_path, monkeypatch):
           progress=False)
     monkeypatch.setattr(manifest, "WEIGHTS_DIR", tmp_path / "weights")
     monkeypatch.setattr(manifest, "MANIFEST", tmp_path / "weights" / "manifest.json")
-    entry = ship.ship(tmp_path / "ft2", "tiny-ft2", "tiny test")
+    entry = release.ship(tmp_path / "ft2", "tiny-ft2", "tiny test")
     assert entry["steps"] == 4 and entry["finetune_steps"] == 1
     assert entry["lineage"] == [str(tmp_path / n) for n in ("base", "ft1", "ft2")]
     assert [e["name"] for e in manifest.entries()] == ["tiny-ft2"]
     model = manifest.load("tiny-ft2")
-    assert manifest.find("tiny-ft2")["fingerprint"] == ship.weights_fingerprint(model).hex()
+    assert manifest.find("tiny-ft2")["fingerprint"] == release.weights_fingerprint(model).hex()
 
 
 @pytest.mark.parametrize("arch", ["gaacnn", "mshp"])
 def test_weights_leave_out_the_coder_tables_and_rebuild_them(tmp_path, arch):
     from gaacnn.codec import encode
+    from gaacnn.registry import build_model
     from gaacnn.weights import DERIVED
-    from gaacnn.zoo import build_model
 
     torch.manual_seed(0)
     model = (build_model("gaacnn", "tiny") if arch == "gaacnn" else build_model("mshp", N=16, M=24)).eval()
@@ -173,8 +173,8 @@ def test_weights_leave_out_the_coder_tables_and_rebuild_them(tmp_path, arch):
 def test_fine_tune_from_half_weights_keeps_the_likelihood_bound(tmp_path, arch):
     """Half precision rounds CompressAI's likelihood bound (1e-9) to 0: weights files leave such
     constants out, and a fine-tune takes the model's own even from an older file that holds them."""
+    from gaacnn.registry import build_model
     from gaacnn.weights import CONSTANTS, load_into
-    from gaacnn.zoo import build_model
 
     def build():
         return build_model("gaacnn", "tiny") if arch == "gaacnn" else build_model("mshp", N=16, M=24)
@@ -201,7 +201,7 @@ def test_fine_tune_from_half_weights_keeps_the_likelihood_bound(tmp_path, arch):
 
 def test_a_timed_run_decays_and_finishes_within_its_wall_time(tmp_path):
     """``max_minutes``: the step schedule follows the wall-time budget, and the run ends finished."""
-    from gaacnn.ship import finished, slim
+    from gaacnn.release import finished, slim
 
     result = train(_cfg(tmp_path / "run", steps=10**6, max_minutes=0.1, threads=1, warmup=0, decay=0.5),
                    progress=False)
@@ -218,7 +218,7 @@ def test_a_timed_run_decays_and_finishes_within_its_wall_time(tmp_path):
 
 
 def test_slim_refuses_an_unfinished_run(tmp_path):
-    from gaacnn.ship import slim
+    from gaacnn.release import slim
 
     train(_cfg(tmp_path / "run", steps=3, threads=1, ckpt_every=1, max_minutes=0), progress=False)
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
@@ -230,15 +230,15 @@ def test_slim_refuses_an_unfinished_run(tmp_path):
 
 def test_lineage_of_a_fine_tune_from_shipped_weights(tmp_path, monkeypatch):
     """A fine-tune started from a weights file counts the steps and runs that file's manifest entry lists."""
-    from gaacnn import manifest, ship
+    from gaacnn import manifest, release
 
     monkeypatch.setattr(manifest, "WEIGHTS_DIR", tmp_path / "weights")
     monkeypatch.setattr(manifest, "MANIFEST", tmp_path / "weights" / "manifest.json")
     train(_cfg(tmp_path / "base", steps=2, threads=1), progress=False)
-    ship.ship(tmp_path / "base", "tiny-base", "tiny test")
+    release.ship(tmp_path / "base", "tiny-base", "tiny test")
     train(_cfg(tmp_path / "ft", steps=1, threads=1, lmbda=0.005, init=str(tmp_path / "weights" / "tiny-base.pth")),
           progress=False)
-    entry = ship.ship(tmp_path / "ft", "tiny-ft", "tiny test")
+    entry = release.ship(tmp_path / "ft", "tiny-ft", "tiny test")
     assert entry["steps"] == 3 and entry["lineage"] == [str(tmp_path / "base"), str(tmp_path / "ft")]
     # taking the base out of the manifest deletes its file and logs, and keeps the fine-tune
     manifest.remove("tiny-base")
@@ -249,34 +249,34 @@ def test_lineage_of_a_fine_tune_from_shipped_weights(tmp_path, monkeypatch):
 def test_lineage_when_a_later_stage_shipped_over_the_start_file(tmp_path, monkeypatch):
     """ft1 starts from the shipped base and ships under the same name; ft2 starts from ft1's run
     folder: the file ft1 started from now holds ft1 itself, whose steps count once."""
-    from gaacnn import manifest, ship
+    from gaacnn import manifest, release
 
     monkeypatch.setattr(manifest, "WEIGHTS_DIR", tmp_path / "weights")
     monkeypatch.setattr(manifest, "MANIFEST", tmp_path / "weights" / "manifest.json")
     train(_cfg(tmp_path / "base", steps=2, threads=1), progress=False)
-    ship.ship(tmp_path / "base", "tiny", "tiny test")
+    release.ship(tmp_path / "base", "tiny", "tiny test")
     train(_cfg(tmp_path / "ft1", steps=1, threads=1, init=str(tmp_path / "weights" / "tiny.pth")), progress=False)
-    assert ship.ship(tmp_path / "ft1", "tiny", "tiny test")["steps"] == 3
+    assert release.ship(tmp_path / "ft1", "tiny", "tiny test")["steps"] == 3
     train(_cfg(tmp_path / "ft2", steps=1, threads=1, init=str(tmp_path / "ft1" / "checkpoint.pt")), progress=False)
-    entry = ship.ship(tmp_path / "ft2", "tiny", "tiny test")
+    entry = release.ship(tmp_path / "ft2", "tiny", "tiny test")
     assert entry["steps"] == 4 and entry["lineage"] == [str(tmp_path / n) for n in ("base", "ft1", "ft2")]
 
 
 def test_lineage_of_a_branch_when_the_top_shipped_on(tmp_path, monkeypatch):
     """ft1 starts from the shipped file and ft2 from ft1, shipped over it (the top trains on); ft3
     branches off ft1 (a refine chain from an earlier round): it counts base, ft1 and itself, not ft2."""
-    from gaacnn import manifest, ship
+    from gaacnn import manifest, release
 
     monkeypatch.setattr(manifest, "WEIGHTS_DIR", tmp_path / "weights")
     monkeypatch.setattr(manifest, "MANIFEST", tmp_path / "weights" / "manifest.json")
     train(_cfg(tmp_path / "base", steps=2, threads=1), progress=False)
-    ship.ship(tmp_path / "base", "tiny", "tiny test")
+    release.ship(tmp_path / "base", "tiny", "tiny test")
     train(_cfg(tmp_path / "ft1", steps=1, threads=1, init=str(tmp_path / "weights" / "tiny.pth")), progress=False)
     train(_cfg(tmp_path / "ft2", steps=3, threads=1, init=str(tmp_path / "ft1" / "checkpoint.pt")), progress=False)
-    assert ship.ship(tmp_path / "ft2", "tiny", "tiny test")["steps"] == 6
+    assert release.ship(tmp_path / "ft2", "tiny", "tiny test")["steps"] == 6
     train(_cfg(tmp_path / "ft3", steps=1, threads=1, lmbda=0.005, init=str(tmp_path / "ft1" / "checkpoint.pt")),
           progress=False)
-    entry = ship.ship(tmp_path / "ft3", "tiny-branch", "tiny test")
+    entry = release.ship(tmp_path / "ft3", "tiny-branch", "tiny test")
     assert entry["steps"] == 4 and entry["lineage"] == [str(tmp_path / n) for n in ("base", "ft1", "ft3")]
 
 
@@ -287,7 +287,7 @@ def test_loop_matches_a_plain_compressai_training_loop(tmp_path, arch):
     from compressai.losses import RateDistortionLoss
 
     from gaacnn.data import RandomCrops, dataset_paths
-    from gaacnn.zoo import build_model
+    from gaacnn.registry import build_model
 
     steps = 12
     cfg = _cfg(tmp_path / "ours", arch=arch, steps=steps, lmbda=0.013, milestones=(0.5,), warmup=0, decay=0.0,

@@ -86,13 +86,13 @@ def test_gpu_continuation_rehearsed_on_the_cpu(tiny_trunk):
 
 
 def test_shipping_a_cooldown_reads_its_history(tiny_trunk, monkeypatch):
-    from gaacnn import manifest, ship
+    from gaacnn import manifest, release
 
     monkeypatch.setattr(manifest, "WEIGHTS_DIR", tiny_trunk / "weights")
     monkeypatch.setattr(manifest, "MANIFEST", tiny_trunk / "weights" / "manifest.json")
     trunks.grow("tiny", minutes=0, steps=4)
     trunks.cooldown("tiny", lmbda=0.05, steps=2)
-    entry = ship.ship(tiny_trunk / "runs" / "trunk" / "tiny-cool-mse-0.05", "tiny-cool", "tiny test")
+    entry = release.ship(tiny_trunk / "runs" / "trunk" / "tiny-cool-mse-0.05", "tiny-cool", "tiny test")
     assert entry["steps"] == 6 and entry["cpu_hours"] > 0 and entry["gpu_hours"] == 0
     assert entry["lineage"] == [str(tiny_trunk / "runs" / "trunk" / n) for n in ("tiny", "tiny-cool-mse-0.05")]
 

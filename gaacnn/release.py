@@ -1,7 +1,7 @@
 """Turn a training run into shipped weights: weights/<name>.pth + a manifest entry + its logs.
 
-    python -m gaacnn.ship RUN --name NAME --family FAMILY [--precision int8]
-    python -m gaacnn.ship --paper             # every finished run of `make train PROFILE=paper`
+    python -m gaacnn.release RUN --name NAME --family FAMILY [--precision int8]
+    python -m gaacnn.release --paper             # every finished run of `make train PROFILE=paper`
 
 The quick profile's families ship from their trunks' cooldowns (``python -m gaacnn.trunks ship``).
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from . import manifest
+from .registry import describe
 from .weights import load_model, save_weights, weights_fingerprint
-from .zoo import describe
 
 
 def ship_paper(force: bool = False) -> list[dict]:
@@ -121,7 +121,7 @@ def ship(run: Path, name: str, family: str, half: bool = True, precision: str | 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(prog="python -m gaacnn.ship")
+    ap = argparse.ArgumentParser(prog="python -m gaacnn.release")
     ap.add_argument("run", type=Path, nargs="?", help="a run folder (or --paper)")
     ap.add_argument("--name")
     ap.add_argument("--family")

@@ -200,18 +200,18 @@ def bits_by_border_distance(bits_map: Tensor) -> Tensor:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m gaacnn.explain border-rate WEIGHTS...``: each model's bits per latent position by
+    """``python -m gaacnn.diagnostics border-rate WEIGHTS...``: each model's bits per latent position by
     distance from the edge, on one Kodak image (mean of each ring, rounding as at test time).
-    ``python -m gaacnn.explain quantization-gap WEIGHTS... --images 24``: ``quantization_gap`` per
+    ``python -m gaacnn.diagnostics quantization-gap WEIGHTS... --images 24``: ``quantization_gap`` per
     model, mean over the first Kodak images."""
     import argparse
 
     from tqdm.auto import tqdm
 
     from . import manifest
-    from .study import load_kodak_tensor
+    from .figures import load_kodak_tensor
 
-    ap = argparse.ArgumentParser(prog="python -m gaacnn.explain")
+    ap = argparse.ArgumentParser(prog="python -m gaacnn.diagnostics")
     ap.add_argument("command", choices=["border-rate", "quantization-gap"])
     ap.add_argument("weights", nargs="+", help="manifest names or weights files")
     ap.add_argument("--kodak", type=int, default=0, help="Kodak image index (0: kodim01)")

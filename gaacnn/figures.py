@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # no backend is forced: notebooks show figures 
 import numpy as np
 import pandas as pd
 
+from .anchors import available_codecs
 from .bd import bd_quality, bd_rate, ms_ssim_db
-from .codecs import available_codecs
 from .data import dataset_paths, locate
 from .evaluate import evaluate_codec, evaluate_model, load_images, results_json
 
@@ -267,7 +267,7 @@ def runtime_table(entries: list[dict], load, images, codec_names: list[str] | No
     (the cached RD timings were measured at different times, under different loads)."""
     import torch
 
-    from .codecs import available_codecs
+    from .anchors import available_codecs
     from .evaluate import _model_codec, run_point
 
     before = torch.get_num_threads()
@@ -367,8 +367,8 @@ def visual_comparison(image, model_candidates: list[tuple[str, object]], codec_n
     import torch
     from matplotlib.patches import Rectangle
 
+    from .anchors import CODECS
     from .codec import decode, encode
-    from .codecs import CODECS
     from .evaluate import quality
     from .images import to_uint8
 
@@ -640,7 +640,7 @@ def profile_curves(profile: str, datasets: tuple[str, ...] = ("kodak", "tecnick"
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m gaacnn.study", description="fill the evaluation cache "
+    ap = argparse.ArgumentParser(prog="python -m gaacnn.figures", description="fill the evaluation cache "
                                  "of a figure profile (what notebook 05 reads), e.g. in the background")
     ap.add_argument("command", choices=["warm"])
     ap.add_argument("--profile", default="default")
