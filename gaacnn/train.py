@@ -302,11 +302,11 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.arch, cfg.preset, cfg.context).to(device)
     straight_through(model, cfg.ste)
-    if cfg.init:
+    resuming = resume and ckpt_path.exists()
+    if cfg.init and not resuming:  # a resumed run has its weights; its init file may be gone since
         load_into(model, cfg.init, strict=False)
     opt, aux_opt = _optimizers(model, cfg)
     main = main_parameters(model)
-    resuming = resume and ckpt_path.exists()
     # The run it started from, as that run stood at the branch; a resumed run keeps the one it recorded
     # (the init file may have been replaced since, for instance by a shipped model of the same name).
     parent = history_of(cfg.init) if cfg.init and not resuming else None

@@ -49,7 +49,7 @@ LOGS = ("train.csv", "val.csv", "config.json")
 _TRUNK = dict(metric="mse", lmbda=0.013, steps=10**7, decay=0.0, warmup=500, ckpt_every=250, log_every=25)
 TRUNKS: dict[str, TrainConfig] = {
     "gaacnn-small-mse-0.013": TrainConfig(arch="gaacnn", preset="small", val_every=1000,
-                                          init="weights/gaacnn-small-mse-0.18.pth",
+                                          init="weights/gaacnn-small-mse-0.1.pth",  # began from the chains' 0.18
                                           out="runs/trunk/gaacnn-small-mse-0.013", **_TRUNK),
     "mshp-N64M96-mse-0.013": TrainConfig(arch="mshp", val_every=2000, init="weights/mshp-N64M96-mse-0.0483.pth",
                                          out="runs/trunk/mshp-N64M96-mse-0.013", **_TRUNK),

@@ -127,7 +127,7 @@ def test_results_keep_their_names(setup, tmp_path):
     for sub in ("a", "b"):
         (d / sub / "weights.pth").write_bytes((d / "hyp.pth").read_bytes())
     assert result_labels([str(d / "a" / "weights.pth"), str(d / "b" / "weights.pth")]) == ["a-weights", "b-weights"]
-    names = ["gaacnn-small-mse-0.0035", "gaacnn-small-mse-0.18"]
+    names = ["gaacnn-small-mse-0.0035", "gaacnn-small-mse-0.013"]
     r = run("evaluate", *names, "--images", d / "img.png", "--dataset", "mine", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
     import json

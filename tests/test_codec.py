@@ -226,7 +226,7 @@ def test_fast_wavefront_writes_the_bytes_compressai_cdfs_write(monkeypatch):
 
     if mirror_root() is None:
         pytest.skip("needs the data mirror")
-    model = manifest.load("gaacnn-small-mse-0.18")
+    model = manifest.load("gaacnn-small-mse-0.1")
     x, _ = read_image(dataset_paths("kodak")[3])
     x = x[..., 150:278, 200:392]
     fast = encode(model, x)

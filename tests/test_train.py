@@ -371,3 +371,15 @@ def test_trunk_grows_and_a_cooldown_continues_its_adam_and_history(tmp_path):
     assert history["parent"]["run"] == str(trunk) and history["parent"]["step"] == 5
     assert history["totals"]["steps"] == 7
     assert history["totals"]["cpu_hours"] > state["history"]["totals"]["cpu_hours"] > 0
+
+
+def test_a_run_resumes_after_its_init_file_is_gone(tmp_path):
+    """A trunk outlives the shipped file it started from (a ladder replaced it): resuming reads only
+    its own checkpoint."""
+    train(_cfg(tmp_path / "base", steps=1, threads=1), progress=False)
+    start = tmp_path / "start.pt"
+    (tmp_path / "base" / "checkpoint.pt").rename(start)
+    train(_cfg(tmp_path / "run", steps=1, threads=1, init=str(start)), progress=False)
+    start.unlink()
+    assert train(_cfg(tmp_path / "run", steps=2, threads=1, init=str(start)), resume=True,
+                 progress=False)["step"] == 2
