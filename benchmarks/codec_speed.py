@@ -20,7 +20,7 @@ import time
 
 import torch
 
-SHIPPED = {"gaacnn-small+context": "gaacnn-small-mse-0.18", "compressai-mshp(N=64,M=96)": "mshp-N64M96-mse-0.0483"}
+SHIPPED = {"gaacnn-small+context": "gaacnn-small-mse-0.1", "compressai-mshp(N=64,M=96)": "mshp-N64M96-mse-0.0483"}
 
 
 def build(name: str, random: bool = False):
