@@ -123,6 +123,17 @@ def _test_time(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was)
 
 
+@contextmanager
+def _caught_latent(model: nn.Module) -> Iterator[list[Tensor]]:
+    """A list that receives y, the output of g_a, on its way through the forward passes run inside."""
+    latents: list[Tensor] = []
+    hook = model.g_a.register_forward_hook(lambda _m, _i, y: latents.append(y))
+    try:
+        yield latents
+    finally:
+        hook.remove()
+
+
 def _test_time_likelihoods(model, x: Tensor) -> dict[str, Tensor]:
     """The likelihoods of one forward pass at test time."""
     with _test_time(model):
@@ -145,12 +156,8 @@ def latent_channels(model, x: Tensor) -> dict[str, Tensor]:
     """The rounded latent y_hat (C, h, w) of one image, the bits each element costs (C, h, w, from the
     test-time likelihoods) and the channels ordered by their total bits, most first: what the latent
     slider of notebook 03 shows (a few channels carry most of the rate; many cost nearly nothing)."""
-    latents: list[Tensor] = []
-    hook = model.g_a.register_forward_hook(lambda _m, _i, y: latents.append(y))
-    try:
+    with _caught_latent(model) as latents:
         out = _test_time_likelihoods(model, x)
-    finally:
-        hook.remove()
     bits = -torch.log2(out["y"][0])
     return {"y_hat": torch.round(latents[0][0]).detach(), "bits": bits.detach(),
             "order": torch.argsort(bits.sum((1, 2)), descending=True)}
@@ -172,14 +179,9 @@ def quantization_gap(model, x: Tensor) -> dict[str, float]:
     h, w = x.shape[-2:]
     pad, unpad = compute_padding(h, w, min_div=PAD_MULTIPLE)
     x_pad = nn.functional.pad(x, pad, mode="replicate")
-    latents: list[Tensor] = []  # y, caught on its way through the forward pass (g_a runs once)
-    hook = model.g_a.register_forward_hook(lambda _m, _i, y: latents.append(y))
-    try:
-        with _test_time(model):
-            coded = nn.functional.pad(model(x_pad)["x_hat"], unpad).clamp(0, 1)
-            smooth = nn.functional.pad(model.g_s(latents[0]), unpad).clamp(0, 1)
-    finally:
-        hook.remove()
+    with _caught_latent(model) as latents, _test_time(model):  # g_a runs once
+        coded = nn.functional.pad(model(x_pad)["x_hat"], unpad).clamp(0, 1)
+        smooth = nn.functional.pad(model.g_s(latents[0]), unpad).clamp(0, 1)
     unrounded = psnr(float(((smooth - x) ** 2).mean()))
     rounded = psnr(float(((coded - x) ** 2).mean()))
     return {"psnr_unrounded": unrounded, "psnr_rounded": rounded, "gap_db": unrounded - rounded}

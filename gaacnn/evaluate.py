@@ -13,6 +13,7 @@ and fail on any difference.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -126,11 +127,11 @@ LIBRARIES = {"model": ("torch", "compressai", "numpy"), "codec": ("PIL", "pillow
 MEASURED = ("bytes", "bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb")  # what verify compares
 
 
+@functools.cache
 def code_hash(kind: str) -> str:
     """16 hex digits over the source of what produces a ``kind`` ("model" or "codec") row: its
     modules, the metric functions of this module, and the versions of the libraries they call."""
     import importlib
-    import importlib.metadata
     import inspect
 
     h = hashlib.sha256()
@@ -195,6 +196,11 @@ def _point(rows: list[dict]) -> dict:
     return {"rows": rows, "mean": mean_row(rows)}
 
 
+def _live(entry) -> bool:
+    """Whether a cache file was written by the current code (older layouts and code hashes are dead)."""
+    return isinstance(entry, dict) and "key" in entry and entry["key"]["code"] == code_hash(entry["key"]["kind"])
+
+
 def _row_codec(entry: dict):
     """(encode, decode) that measured a cache file's rows, or None when it cannot be rebuilt here."""
     key = entry["key"]
@@ -219,22 +225,17 @@ def verify(sample: int = 8, seed: int | None = None, cache: Path | None = None, 
 
     from .data import dataset_paths
 
-    cache = cache or CACHE_DIR
-    files = sorted(cache.glob("*.json"))
-    live = []
-    for f in files:
-        entry = json.loads(f.read_text())
-        if isinstance(entry, dict) and "key" in entry and entry["key"]["code"] == code_hash(entry["key"]["kind"]):
-            live.append((f, entry))
+    entries = [(f, json.loads(f.read_text())) for f in sorted((cache or CACHE_DIR).glob("*.json"))]
+    live = [(f, entry) for f, entry in entries if _live(entry)]
     rows = [(f, entry, i) for f, entry in live for i in range(len(entry["value"]["rows"]))]
+    paths_of = functools.cache(lambda dataset: {p.name: p for p in dataset_paths(dataset)} if dataset else {})
     rng = random.Random(seed)
     problems = []
     for f, entry, i in tqdm(rng.sample(rows, min(sample, len(rows))), desc="verify", disable=not progress):
         row, inputs = entry["value"]["rows"][i], entry["inputs"]
         where = f"{f.name} row {i} ({row['image']})"
         coder = _row_codec(entry)
-        paths = {p.name: p for p in dataset_paths(inputs.get("dataset", ""))} if inputs else {}
-        path = paths.get(row["image"])
+        path = paths_of(inputs.get("dataset", "")).get(row["image"])
         if coder is None or path is None:
             problems.append(f"{where}: cannot rebuild its {'coder' if coder is None else 'image'}")
             continue
@@ -255,8 +256,7 @@ def prune(cache: Path | None = None) -> list[Path]:
     """Delete cache files no current code can read (older key layouts or code hashes)."""
     gone = []
     for f in sorted((cache or CACHE_DIR).glob("*.json")):
-        entry = json.loads(f.read_text())
-        if not (isinstance(entry, dict) and "key" in entry and entry["key"]["code"] == code_hash(entry["key"]["kind"])):
+        if not _live(json.loads(f.read_text())):
             f.unlink()
             gone.append(f)
     return gone

@@ -537,6 +537,26 @@ def cpu_hours_at(steps: np.ndarray, segments: list[dict]) -> np.ndarray:
     return np.interp(steps, knots_s, knots_h)
 
 
+def plot_latent_channel(image, image_name: str, view: dict, rank: int, title: str):
+    """Notebook 03's explorer: the image, its bits per latent position summed over channels, and the
+    latent channel ranked ``rank`` by bits (0: the costliest; clamped to the model's channels), from
+    ``diagnostics.latent_channels``'s ``view``. Returns the figure."""
+    c = int(view["order"][min(rank, len(view["order"]) - 1)])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    axes[0].imshow(image[0].permute(1, 2, 0))
+    axes[0].axis("off")
+    axes[0].set_title(image_name)
+    total = view["bits"].sum(0)
+    fig.colorbar(axes[1].imshow(total, cmap="inferno"), ax=axes[1])
+    axes[1].set_title(f"{title}: {total.sum():.0f} bits in all")
+    fig.colorbar(axes[2].imshow(view["y_hat"][c], cmap="coolwarm"), ax=axes[2])
+    axes[2].set_title(f"channel {c} (rank {rank + 1}): {view['bits'][c].sum():.0f} bits")
+    for ax in axes[1:]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
 def plot_trunk_progress(runs: dict[str, Path], path: Path):
     """CID22-valid PSNR and loss of each trunk against the CPU core-hours it has had (its own, not its
     starting weights'): the curve that says what the next CPU-hour buys. Returns the figure."""

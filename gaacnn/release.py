@@ -68,10 +68,9 @@ def slim(run: Path) -> Path:
     return ckpt
 
 
-def ship(run: Path, name: str, family: str, half: bool = True, precision: str | None = None) -> dict:
+def ship(run: Path, name: str, family: str, precision: str = "float16") -> dict:
     """Write run's last checkpoint as weights/<name>.pth (``precision``: see ``weights.PRECISIONS``),
     copy its logs, and enter it in the manifest with the totals of its history."""
-    precision = precision or ("float16" if half else "float32")
     cfg = json.loads((run / "config.json").read_text())
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
     model = load_model(run / "checkpoint.pt")

@@ -65,11 +65,9 @@ def dequantize_int8(codes: Tensor, scale: Tensor) -> Tensor:
     return (codes.float().reshape(codes.shape[0], -1) * scale[:, None]).reshape(codes.shape)
 
 
-def save_weights(model: CompressionModel, path: str | Path, meta: dict | None = None, half: bool = True,
-                 precision: str | None = None) -> str:
-    """Write inference weights; returns the file's SHA-256. ``precision`` (default float16, or float32
-    with ``half=False``): see ``PRECISIONS``."""
-    precision = precision or ("float16" if half else "float32")
+def save_weights(model: CompressionModel, path: str | Path, meta: dict | None = None,
+                 precision: str = "float16") -> str:
+    """Write inference weights; returns the file's SHA-256. ``precision``: see ``PRECISIONS``."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     state, int8 = {}, {}

@@ -43,7 +43,7 @@ def tiny_weights(tmp_path_factory):
     model = GAACNN("tiny", context=True).eval()
     model.update(force=True)
     path = tmp_path_factory.mktemp("fuzz") / "tiny.pth"
-    save_weights(model, path, half=False)
+    save_weights(model, path, precision="float32")
     return path
 
 

@@ -37,3 +37,18 @@ def test_latent_channels_are_ordered_by_their_bits():
     assert torch.equal(view["y_hat"], view["y_hat"].round()) and (view["bits"] >= 0).all()
     totals = view["bits"].sum((1, 2))[view["order"]]
     assert sorted(view["order"].tolist()) == list(range(c)) and (totals[:-1] >= totals[1:]).all()
+
+
+def test_the_latent_explorer_draws_the_ranked_channel_and_clamps_the_rank():
+    from gaacnn.figures import plot_latent_channel
+
+    torch.manual_seed(0)
+    model = GAACNN("tiny").eval()
+    model.update(force=True)
+    x = torch.rand(1, 3, 64, 64)
+    view = latent_channels(model, x)
+    first = plot_latent_channel(x, "img", view, 0, "tiny")
+    last = plot_latent_channel(x, "img", view, 10**6, "tiny")
+    assert first.axes[2].get_title().startswith(f"channel {int(view['order'][0])} (rank 1)")
+    assert last.axes[2].get_title().startswith(f"channel {int(view['order'][-1])} ")
+    assert first.axes[0].get_title() == "img" and first.axes[1].get_title().startswith("tiny: ")

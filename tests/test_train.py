@@ -159,7 +159,7 @@ def test_weights_leave_out_the_coder_tables_and_rebuild_them(tmp_path, arch):
     torch.manual_seed(0)
     model = (build_model("gaacnn", "tiny") if arch == "gaacnn" else build_model("mshp", N=16, M=24)).eval()
     model.update(force=True)
-    save_weights(model, tmp_path / "w.pth", half=False)
+    save_weights(model, tmp_path / "w.pth", precision="float32")
     stored = torch.load(tmp_path / "w.pth", weights_only=False)["state_dict"]
     assert stored and not [k for k in stored if k.endswith(DERIVED)]
     loaded = load_model(tmp_path / "w.pth")
@@ -181,7 +181,7 @@ def test_fine_tune_from_half_weights_keeps_the_likelihood_bound(tmp_path, arch):
 
     torch.manual_seed(0)
     model = build()
-    save_weights(model, tmp_path / "w.pth", half=True)
+    save_weights(model, tmp_path / "w.pth", precision="float16")
     obj = torch.load(tmp_path / "w.pth", weights_only=False)
     assert not [k for k in obj["state_dict"] if k.endswith(CONSTANTS)]
     # an older file: constants stored in half precision, the likelihood bounds rounded to zero
