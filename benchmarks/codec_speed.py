@@ -1,9 +1,11 @@
 """Encode/decode time of kodim01: GAACNN small (both configurations) against CompressAI's
 MeanScaleHyperprior at the control's size (N=64, M=96), measured side by side on one thread;
-prints ratios. ``--profile`` also breaks GAACNN's wavefront decode down (steps, time per step, where
-it goes). Also peak memory (RSS) of compressing a 3840x2160 image, each in a fresh process.
+prints ratios. GAACNN decodes its context model's wavefront with the compiled loop (gaacnn/native.py);
+the same model decoded by the Python loop is the last row. ``--profile`` also breaks the wavefront
+decode down (steps, time per step, where it goes) for both loops. Also peak memory (RSS) of
+compressing a 3840x2160 image, each in a fresh process.
 
-    .venv/bin/python benchmarks/codec_speed.py [--repeat 3] [--profile] [--no-4k] [--random]
+    .venv/bin/python benchmarks/codec_speed.py [--repeat 5] [--profile] [--no-4k] [--random]
 
 The shipped top MSE models where they exist (the width of each CDF follows the trained latent's
 range), random weights for the hyperprior-only GAACNN, for all with ``--random``, and a random image
@@ -14,11 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
 
 import torch
+
+from gaacnn.native import wavefront_module
 
 SHIPPED = {"gaacnn-small+context": "gaacnn-small-mse-0.1", "compressai-mshp(N=64,M=96)": "mshp-N64M96-mse-0.0483"}
 
@@ -42,20 +47,29 @@ def build(name: str, random: bool = False):
 # The baseline: CompressAI's MeanScaleHyperprior at the size of the ablation control.
 CONTROL = "compressai-mshp(N=64,M=96)"
 NAMES = ["gaacnn-small+context", "gaacnn-small-hyperprior", CONTROL]
+PYTHON_LOOP = "gaacnn-small+context, Python loop"
 
 
-def time_codec(model, x: torch.Tensor, repeat: int) -> tuple[float, float, int]:
+def time_codecs(models: dict, x: torch.Tensor, repeat: int) -> dict[str, tuple[float, float, int]]:
+    """Best encode and decode seconds and the file size per model, the models taking turns in every
+    round (side by side: a slower minute on the machine slows all of them alike)."""
     from gaacnn.codec import decode, encode
 
-    enc, dec = [], []
+    times = {name: ([], []) for name in models}
+    sizes = {}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        data = encode(model, x)
-        t1 = time.perf_counter()
-        decode(model, data)
-        enc.append(t1 - t0)
-        dec.append(time.perf_counter() - t1)
-    return min(enc), min(dec), len(data)
+        for name, (model, env) in models.items():
+            os.environ.update(env)
+            t0 = time.perf_counter()
+            data = encode(model, x)
+            t1 = time.perf_counter()
+            decode(model, data)
+            times[name][0].append(t1 - t0)
+            times[name][1].append(time.perf_counter() - t1)
+            sizes[name] = len(data)
+            for key in env:
+                os.environ.pop(key)
+    return {name: (min(enc), min(dec), sizes[name]) for name, (enc, dec) in times.items()}
 
 
 def peak_memory_child(name: str) -> None:
@@ -79,33 +93,45 @@ def test_image() -> tuple[torch.Tensor, str]:
 
 
 def profile_wavefront(model, x: torch.Tensor) -> None:
-    """Steps of the wavefront decode, time per step, and the share of its parts."""
+    """Steps of the wavefront decode, time per step, and the share of its parts: for the compiled loop
+    (gaacnn/native.py, what decodes) and for the Python loop it replaces (the reference)."""
     import cProfile
+    import os
     import pstats
 
     from gaacnn.codec import decode, encode
 
     data = encode(model, x)
-    prof = cProfile.Profile()
-    prof.enable()
-    decode(model, data)
-    prof.disable()
-    stats = pstats.Stats(prof).stats
-    total = {f"{fn[0].rsplit('/', 1)[-1]}:{fn[2]}": v[3] for fn, v in stats.items()}
-    calls = {f"{fn[0].rsplit('/', 1)[-1]}:{fn[2]}": v[1] for fn, v in stats.items()}
-    steps = calls.get("model.py:_step_cdfs", 0)
-    wave = total.get("model.py:_decode_wavefront", 0.0)
-    print(f"wavefront decode: {steps} steps, {wave:.2f} s, {1000 * wave / max(steps, 1):.2f} ms per step "
-          f"(of a {total.get('codec.py:decode', 0.0):.2f} s decode, profiled)")
-    for key, what in [("context.py:entropy_parameters_at", "entropy parameters (context + 1x1x1 net)"),
-                      ("context.py:mixture_cdfs", "mixture CDFs"), ("~:<method 'decode_stream' of "
-                      "'compressai.ans.RansDecoder' objects>", "rANS decode")]:
-        print(f"  {what:45s} {total.get(key, 0.0):6.2f} s")
+    steps = len(model._coding_state((model.preset.latent, *data_shape(x)))[0].counts)
+    for loop in ("compiled", "python"):
+        os.environ["GAACNN_NATIVE"] = "1" if loop == "compiled" else "0"
+        decode(model, data)  # warm
+        prof = cProfile.Profile()
+        prof.enable()
+        decode(model, data)
+        prof.disable()
+        stats = pstats.Stats(prof).stats
+        total = {f"{fn[0].rsplit('/', 1)[-1]}:{fn[2]}": v[3] for fn, v in stats.items()}
+        wave = total.get("model.py:_decode_wavefront", 0.0)
+        print(f"{loop} wavefront decode: {steps} steps, {wave:.2f} s, {1000 * wave / steps:.3f} ms per step "
+              f"(of a {total.get('codec.py:decode', 0.0):.2f} s decode, profiled; "
+              f"g_s {total.get('model.py:synthesize', 0.0):.2f} s)")
+        if loop == "python":
+            for key, what in [("context.py:entropy_parameters_at", "entropy parameters (context + 1x1x1 net)"),
+                              ("context.py:mixture_cdfs", "mixture CDFs"), ("decode_stream", "rANS decode")]:
+                seconds = sum(v for k, v in total.items() if key in k)
+                print(f"  {what:45s} {seconds:6.2f} s")
+    os.environ.pop("GAACNN_NATIVE")
+
+
+def data_shape(x: torch.Tensor) -> tuple[int, int]:
+    """The latent's height and width for an image (padded to a multiple of 64, divided by 16)."""
+    return tuple(-(-n // 64) * 4 for n in x.shape[-2:])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-4k", action="store_true")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--random", action="store_true", help="random weights for every model")
@@ -115,10 +141,11 @@ def main() -> None:
         return peak_memory_child(args.child_4k)
     torch.set_num_threads(1)
     x, what = test_image()
-    rows = {}
-    for name in NAMES:
-        rows[name] = time_codec(build(name, args.random), x, args.repeat)
-    base_enc, base_dec, _ = rows[NAMES[-1]]
+    models = {name: (build(name, args.random), {}) for name in NAMES}
+    if wavefront_module() is not None:  # the reference: the same model decoded by the Python loop
+        models[PYTHON_LOOP] = (models[NAMES[0]][0], {"GAACNN_NATIVE": "0"})
+    rows = time_codecs(models, x, args.repeat)
+    base_enc, base_dec, _ = rows[CONTROL]
     weights = "random weights" if args.random else "shipped weights where they exist"
     print(f"{what}, {weights}, best of {args.repeat}, threads={torch.get_num_threads()}")
     print(f"{'model':32s} {'encode s':>9s} {'decode s':>9s} {'x enc':>7s} {'x dec':>7s} {'bytes':>8s}")

@@ -132,6 +132,11 @@ def padded_positions(flat: Tensor, shape: tuple[int, int, int], r: int) -> Tenso
     return (c + r) * ph * pw + (y + r) * pw + (x + r)
 
 
+def volume_numel(shape: tuple[int, int, int], r: int) -> int:
+    """Elements of the (M, H, W) latent padded by r on every side (the decoders' flat volume)."""
+    return (shape[0] + 2 * r) * (shape[1] + 2 * r) * (shape[2] + 2 * r)
+
+
 def context_taps_weight(conv: MaskedConv3d) -> tuple[Tensor, Tensor]:
     """The masked conv's causal taps as a (n_taps, out_ch) matrix and its bias (1 input channel)."""
     w = conv.weight[:, 0].flatten(1)  # out_ch, k^3

@@ -121,7 +121,8 @@ def _data_key(dataset: str, images: list[Image8]) -> str:
 # The modules whose code turns weights and an image into bytes and a decoded image (a model row), or
 # an image into a classical codec's file (a codec row); both add the metrics below.
 MODEL_CODE = ("acnn", "attention", "graph", "transforms", "context", "model", "quantization", "bitstream",
-              "codec", "rans_guard", "weights", "registry", "presets", "images")
+              "codec", "rans_guard", "weights", "registry", "presets", "images", "native")
+SOURCES = {"model": ("csrc/wavefront.cpp",), "codec": ()}  # compiled code the model rows run
 CODEC_CODE = ("anchors", "images")
 LIBRARIES = {"model": ("torch", "compressai", "numpy"), "codec": ("PIL", "pillow_heif", "imagecodecs", "numpy")}
 MEASURED = ("bytes", "bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb")  # what verify compares
@@ -139,6 +140,8 @@ def code_hash(kind: str) -> str:
         h.update(inspect.getsource(importlib.import_module(f"gaacnn.{name}")).encode())
     for fn in (quality, run_point, _model_codec):
         h.update(inspect.getsource(fn).encode())
+    for src in SOURCES[kind]:
+        h.update((Path(__file__).parent / src).read_bytes())
     for lib in LIBRARIES[kind]:
         h.update(f"{lib}={getattr(importlib.import_module(lib), '__version__', '')}".encode())
     return h.hexdigest()[:16]

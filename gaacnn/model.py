@@ -31,8 +31,10 @@ from .context import (
     entropy_parameters_at,
     mixture_cdfs,
     padded_positions,
+    volume_numel,
     wavefront,
 )
+from .native import wavefront_module
 from .presets import Preset, get_preset
 from .quantization import ste_round
 from .rans_guard import StreamDecoder
@@ -152,7 +154,16 @@ class GAACNN(CompressionModel):
             scales, means = hyper.chunk(2, dim=1)
             indexes = self.gaussian_conditional.build_indexes(scales)
             y_hat = self.gaussian_conditional.decompress(strings[0], indexes, means=means)
-        return {"x_hat": self.g_s(y_hat).clamp_(0, 1), "y_hat": y_hat}
+        return {"x_hat": self.synthesize(y_hat).clamp_(0, 1), "y_hat": y_hat}
+
+    def synthesize(self, y_hat: Tensor) -> Tensor:
+        """g_s for decoding, in the channels-last layout that oneDNN's CPU convolutions work in (g_s is
+        most of a decode once the wavefront is compiled: kodim01 0.62 -> 0.47 s, one thread; the same
+        function up to float rounding, ~5e-7). The weights move to that layout once."""
+        for p in self.g_s.parameters():
+            if p.dim() == 4 and not p.is_contiguous(memory_format=torch.channels_last):
+                p.data = p.data.contiguous(memory_format=torch.channels_last)
+        return self.g_s(y_hat.contiguous(memory_format=torch.channels_last)).contiguous()
 
     def _coding_state(self, shape: tuple[int, int, int]) -> tuple[Wavefront, Tensor, Tensor]:
         schedule = wavefront(shape, self.preset.context_kernel)
@@ -189,8 +200,7 @@ class GAACNN(CompressionModel):
             yield schedule.order[step], positions, (list(range(n)), cdfs, lengths, offsets)
 
     def _padded_volume(self, shape: tuple[int, int, int], device: torch.device) -> Tensor:
-        r = self.preset.context_kernel // 2
-        return torch.zeros(shape[0] + 2 * r, shape[1] + 2 * r, shape[2] + 2 * r, device=device).flatten()
+        return torch.zeros(volume_numel(shape, self.preset.context_kernel // 2), device=device)
 
     @single_thread()
     def _encode_wavefront(self, y: Tensor, hyper: Tensor) -> bytes:
@@ -223,6 +233,9 @@ class GAACNN(CompressionModel):
         (abs_max,) = struct.unpack(">H", string[:2])
         if not 1 <= abs_max <= ABS_MAX_LIMIT:
             raise BitstreamError(f"the latent stream declares values up to {abs_max}: corrupted")
+        native = wavefront_module() if hyper.device.type == "cpu" else None
+        if native is not None:
+            return self._decode_wavefront_native(native, string[2:], abs_max, hyper, shape)
         volume = self._padded_volume(shape, hyper.device)
         decoder = StreamDecoder(string[2:], shape[0] * shape[1] * shape[2])
         digest = getattr(self, "symbol_digest", None)
@@ -232,6 +245,30 @@ class GAACNN(CompressionModel):
                 digest.update(decoded)
             volume[positions] = torch.tensor(decoded, dtype=volume.dtype, device=volume.device) - abs_max
         decoder.finish()
+        return self._unpad(volume, shape)
+
+    def _decode_wavefront_native(self, native, stream: bytes, abs_max: int, hyper: Tensor,
+                                 shape: tuple[int, int, int]) -> Tensor:
+        """The same walk as :meth:`_decode_wavefront` in C++ (``native.py``): the same symbols, ~8x faster."""
+        schedule, taps_weight, taps_bias = self._coding_state(shape)
+        r = self.preset.context_kernel // 2
+        layers = [m for m in self.entropy_parameters.net if isinstance(m, torch.nn.Conv3d)]
+        try:
+            volume, symbols = native.decode(
+                torch.frombuffer(bytearray(stream), dtype=torch.uint8), abs_max,
+                padded_positions(schedule.order, shape, r), schedule.counts, schedule.gather,
+                hyper.reshape(2, -1).t()[schedule.order].contiguous(), volume_numel(shape, r),
+                taps_weight.detach().contiguous(), taps_bias.detach(),
+                [m.weight.detach().flatten(1) for m in layers], [m.bias.detach() for m in layers],
+            )
+        except ValueError as exc:  # the module's StreamError: a stream that ran out or did not end
+            raise BitstreamError(f"{exc}: corrupted") from None
+        digest = getattr(self, "symbol_digest", None)
+        if digest is not None:
+            digest.update(symbols.numpy())
+        return self._unpad(volume, shape)
+
+    def _unpad(self, volume: Tensor, shape: tuple[int, int, int]) -> Tensor:
         r = self.preset.context_kernel // 2
         padded = volume.view(shape[0] + 2 * r, shape[1] + 2 * r, shape[2] + 2 * r)
         return padded[r : r + shape[0], r : r + shape[1], r : r + shape[2]].clone()

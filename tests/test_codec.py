@@ -175,7 +175,7 @@ def test_version_1_files_still_decode(tiny_model):
 def test_a_decoder_with_other_probabilities_refuses(tiny_model, monkeypatch, version):
     """Another device kind (or BLAS, or torch) computes slightly different entropy parameters: the
     decoder must refuse rather than return another image, and say who wrote the file and who reads it."""
-    from gaacnn import context
+    from gaacnn import context, native
     from gaacnn import model as model_mod
 
     torch.manual_seed(9)
@@ -188,8 +188,9 @@ def test_a_decoder_with_other_probabilities_refuses(tiny_model, monkeypatch, ver
         weights, means, scales = real(*args, **kwargs)
         return weights, means + 0.02, scales * 1.01
 
-    if tiny_model.context:
+    if tiny_model.context:  # both wavefront loops: Python's, and the compiled one (native.py)
         monkeypatch.setattr(model_mod, "entropy_parameters_at", nudged)
+        monkeypatch.setattr(model_mod, "wavefront_module", lambda: _NudgedNative(native.wavefront_module()))
     else:  # the hyperprior's means and scales come from h_s
         h_s = tiny_model.h_s.forward
         monkeypatch.setattr(tiny_model.h_s, "forward", lambda z: h_s(z) * 1.01 + 0.02)
@@ -197,6 +198,21 @@ def test_a_decoder_with_other_probabilities_refuses(tiny_model, monkeypatch, ver
         decode(tiny_model, data)
     if version == 2:
         assert "written by: cpu" in str(err.value) and "decoding on: cpu" in str(err.value)
+
+
+class _NudgedNative:
+    """The compiled wavefront module with the context's bias nudged (or the Python loop, without one)."""
+
+    def __new__(cls, inner):
+        return None if inner is None else super().__new__(cls)
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def decode(self, *args):
+        args = list(args)
+        args[8] = args[8] + 0.02  # taps_bias
+        return self.inner.decode(*args)
 
 
 def test_shipped_small_model_is_bit_exact_in_another_process(tmp_path):

@@ -1,0 +1,56 @@
+"""The compiled wavefront decoder (``csrc/wavefront.cpp``): built on first use, or ``None``.
+
+Where this sits: GAACNN.decompress -> [this: the whole wavefront loop of paper Sec. III-E in C++:
+context taps, entropy parameters, mixture CDFs, rANS] -> y_hat -> g_s.
+
+Why: the Python loop decodes kodim01's 1,638 wavefront steps of ~37 elements in ~1.5 s, nearly all of
+it interpreter and dispatch overhead (issue 22: decode at most 3x the control). The C++ loop calls the
+same ATen kernels on the same shapes for every floating-point result whose rounding could depend on
+how it is computed, so it decodes the same symbols; the Python loop stays as the reference, and is
+what runs where no C++ compiler is found (``GAACNN_NATIVE=0`` forces it).
+
+The build (torch.utils.cpp_extension, about a minute, once) lands in ``build/native``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parent / "csrc" / "wavefront.cpp"
+BUILD = Path(__file__).resolve().parent.parent / "build" / "native"
+# No contraction of a * b + c into one fused multiply-add: Python's ops round each step.
+CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math"]
+
+
+def wavefront_module():
+    """The compiled module, or None: no compiler, a failed build, or ``GAACNN_NATIVE=0`` (read at every
+    call, so that tests and benchmarks can compare both loops in one process)."""
+    if os.environ.get("GAACNN_NATIVE", "1") == "0":
+        return None
+    return _build()
+
+
+@functools.cache
+def _build():
+    try:
+        import logging
+
+        # cpp_extension logs at import that no CUDA runtime exists: not news for a CPU-only build.
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+        from torch.utils.cpp_extension import load
+
+        BUILD.mkdir(parents=True, exist_ok=True)
+        return load(name="gaacnn_wavefront", sources=[str(SOURCE)], extra_cflags=CFLAGS,
+                    build_directory=str(BUILD), verbose=False)
+    except Exception as exc:  # a missing compiler must not stop decoding: the Python loop gives the same bits
+        warnings.warn(f"the compiled wavefront decoder is unavailable ({exc.__class__.__name__}: {exc}); "
+                      "decoding GAACNN files in Python, several times slower", stacklevel=2)
+        return None
+
+
+if __name__ == "__main__":  # make setup: build once, say where (or why not)
+    module = wavefront_module()
+    print(f"compiled wavefront decoder: {module.__file__ if module else 'unavailable, the Python loop decodes'}")
