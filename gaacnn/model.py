@@ -215,8 +215,16 @@ class GAACNN(CompressionModel):
         flat_values = y_hat.flatten()
         r = self.preset.context_kernel // 2
         volume[padded_positions(torch.arange(flat_values.numel(), device=y.device), shape, r)] = flat_values
-        encoder = BufferedRansEncoder()
         digest = getattr(self, "symbol_digest", None)
+        native = wavefront_module() if y.device.type == "cpu" else None
+        if native is not None:
+            schedule = wavefront(shape, self.preset.context_kernel)
+            symbols = (flat_values[schedule.order] + abs_max).int()
+            if digest is not None:
+                digest.update(symbols.numpy())
+            stream = native.encode(volume, symbols, abs_max, *self._native_walk(shape, hyper))
+            return struct.pack(">H", abs_max) + stream
+        encoder = BufferedRansEncoder()
         for idx, _, coding in self._wavefront_steps(volume, hyper, shape, abs_max):
             symbols = (flat_values[idx] + abs_max).int().tolist()
             encoder.encode_with_indexes(symbols, *coding)
@@ -250,16 +258,11 @@ class GAACNN(CompressionModel):
     def _decode_wavefront_native(self, native, stream: bytes, abs_max: int, hyper: Tensor,
                                  shape: tuple[int, int, int]) -> Tensor:
         """The same walk as :meth:`_decode_wavefront` in C++ (``native.py``): the same symbols, ~8x faster."""
-        schedule, taps_weight, taps_bias = self._coding_state(shape)
-        r = self.preset.context_kernel // 2
-        layers = [m for m in self.entropy_parameters.net if isinstance(m, torch.nn.Conv3d)]
+        positions, counts, gather, hyper_in_order, *net = self._native_walk(shape, hyper)
         try:
             volume, symbols = native.decode(
-                torch.frombuffer(bytearray(stream), dtype=torch.uint8), abs_max,
-                padded_positions(schedule.order, shape, r), schedule.counts, schedule.gather,
-                hyper.reshape(2, -1).t()[schedule.order].contiguous(), volume_numel(shape, r),
-                taps_weight.detach().contiguous(), taps_bias.detach(),
-                [m.weight.detach().flatten(1) for m in layers], [m.bias.detach() for m in layers],
+                torch.frombuffer(bytearray(stream), dtype=torch.uint8), abs_max, positions, counts, gather,
+                hyper_in_order, volume_numel(shape, self.preset.context_kernel // 2), *net,
             )
         except ValueError as exc:  # the module's StreamError: a stream that ran out or did not end
             raise BitstreamError(f"{exc}: corrupted") from None
@@ -267,6 +270,17 @@ class GAACNN(CompressionModel):
         if digest is not None:
             digest.update(symbols.numpy())
         return self._unpad(volume, shape)
+
+    def _native_walk(self, shape: tuple[int, int, int], hyper: Tensor) -> tuple:
+        """What the compiled loop needs of the Python walk (:meth:`_wavefront_steps`): positions in coding
+        order, step sizes, tap offsets, h_s's two values per element in coding order, and the weights of
+        the context taps and of the entropy network's three 1x1x1 layers."""
+        schedule, taps_weight, taps_bias = self._coding_state(shape)
+        layers = [m for m in self.entropy_parameters.net if isinstance(m, torch.nn.Conv3d)]
+        return (padded_positions(schedule.order, shape, self.preset.context_kernel // 2), schedule.counts,
+                schedule.gather, hyper.reshape(2, -1).t()[schedule.order].contiguous(),
+                taps_weight.detach().contiguous(), taps_bias.detach(),
+                [m.weight.detach().flatten(1) for m in layers], [m.bias.detach() for m in layers])
 
     def _unpad(self, volume: Tensor, shape: tuple[int, int, int]) -> Tensor:
         r = self.preset.context_kernel // 2

@@ -1,15 +1,16 @@
-"""The compiled wavefront decoder (``csrc/wavefront.cpp``): built on first use, or ``None``.
+"""The compiled wavefront coder (``csrc/wavefront.cpp``): built on first use, or ``None``.
 
-Where this sits: GAACNN.decompress -> [this: the whole wavefront loop of paper Sec. III-E in C++:
-context taps, entropy parameters, mixture CDFs, rANS] -> y_hat -> g_s.
+Where this sits: GAACNN.compress / decompress -> [this: the whole wavefront loop of paper Sec. III-E in
+C++: context taps, entropy parameters, mixture CDFs, rANS] -> bytes / y_hat.
 
-Why: the Python loop decodes kodim01's 1,638 wavefront steps of ~37 elements in ~1.5 s, nearly all of
-it interpreter and dispatch overhead (issue 22: decode at most 3x the control). The C++ loop calls the
-same ATen kernels on the same shapes for every floating-point result whose rounding could depend on
-how it is computed, so it decodes the same symbols; the Python loop stays as the reference, and is
-what runs where no C++ compiler is found (``GAACNN_NATIVE=0`` forces it).
+Why: the Python loop codes kodim01's 1,638 wavefront steps of ~37 elements in ~1.5 s, nearly all of it
+interpreter and dispatch overhead (issue 22: decode at most 3x the control). The C++ loop calls the
+same ATen kernels for every floating-point result whose rounding could depend on how it is computed,
+so it writes the same bytes and decodes the same symbols (tests/test_native.py); the Python loop stays
+as the reference, and is what runs where no C++ compiler is found (``GAACNN_NATIVE=0`` forces it).
 
-The build (torch.utils.cpp_extension, about a minute, once) lands in ``build/native``.
+The build (torch.utils.cpp_extension, under a minute, once; ``make setup`` does it) lands in
+``build/native``.
 """
 
 from __future__ import annotations
@@ -47,10 +48,10 @@ def _build():
                     build_directory=str(BUILD), verbose=False)
     except Exception as exc:  # a missing compiler must not stop decoding: the Python loop gives the same bits
         warnings.warn(f"the compiled wavefront decoder is unavailable ({exc.__class__.__name__}: {exc}); "
-                      "decoding GAACNN files in Python, several times slower", stacklevel=2)
+                      "coding GAACNN files in Python, several times slower", stacklevel=2)
         return None
 
 
 if __name__ == "__main__":  # make setup: build once, say where (or why not)
     module = wavefront_module()
-    print(f"compiled wavefront decoder: {module.__file__ if module else 'unavailable, the Python loop decodes'}")
+    print(f"compiled wavefront coder: {module.__file__ if module else 'unavailable, the Python loop decodes'}")

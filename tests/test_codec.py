@@ -245,6 +245,7 @@ def test_fast_wavefront_writes_the_bytes_compressai_cdfs_write(monkeypatch):
 
     if mirror_root() is None:
         pytest.skip("needs the data mirror")
+    monkeypatch.setenv("GAACNN_NATIVE", "0")  # the Python loop (tests/test_native.py: the compiled one = it)
     model = manifest.load("gaacnn-small-mse-0.1")
     x, _ = read_image(dataset_paths("kodak")[3])
     x = x[..., 150:278, 200:392]

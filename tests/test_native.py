@@ -1,6 +1,6 @@
-"""The compiled wavefront decoder (gaacnn/native.py) decodes the very symbols of the Python loop: its
-CDF rows equal context.mixture_cdfs, its images equal the Python decoder's, and a stream that runs out
-or has words left over is refused."""
+"""The compiled wavefront coder (gaacnn/native.py) codes the very bytes and symbols of the Python loop:
+its CDF rows equal context.mixture_cdfs, its files and images equal the Python coder's, and a stream
+that runs out or has words left over is refused."""
 
 import pytest
 import torch
@@ -50,18 +50,20 @@ def tiny():
 
 
 @pytest.mark.parametrize("size", [(64, 64), (50, 130)])
-def test_the_same_image_as_the_python_loop(tiny, monkeypatch, size):
+def test_the_same_bytes_and_image_as_the_python_loop(tiny, monkeypatch, size):
     torch.manual_seed(sum(size))
-    data = encode(tiny, torch.rand(1, 3, *size))
+    x = torch.rand(1, 3, *size)
+    data = encode(tiny, x)
     fast = decode_full(tiny, data)
     python_loop(monkeypatch)
+    assert encode(tiny, x) == data
     slow = decode_full(tiny, data)
     assert torch.equal(fast["y_hat"], slow["y_hat"]) and torch.equal(fast["x_hat"], slow["x_hat"])
 
 
-def test_shipped_model_decodes_the_same_symbols(monkeypatch):
-    """The 11x11x11 context of what ships, on a Kodak crop whose latent needs escapes at no lambda:
-    the same latent and pixels from both loops (the file's symbol digest is checked by both)."""
+def test_shipped_model_codes_the_same_bytes_and_symbols(monkeypatch):
+    """The 11x11x11 context of what ships, on a Kodak crop: the same file from both encoders, the same
+    latent and pixels from both decoders (the file's symbol digest is checked by both)."""
     from gaacnn import manifest
     from gaacnn.data import dataset_paths, mirror_root
     from gaacnn.images import read_image
@@ -70,9 +72,11 @@ def test_shipped_model_decodes_the_same_symbols(monkeypatch):
         pytest.skip("needs the data mirror")
     model = manifest.load("gaacnn-small-mse-0.1")
     x, _ = read_image(dataset_paths("kodak")[6])
-    data = encode(model, x[..., 100:228, 300:556])
+    x = x[..., 100:228, 300:556]
+    data = encode(model, x)
     fast = decode_full(model, data)
     python_loop(monkeypatch)
+    assert encode(model, x) == data
     slow = decode_full(model, data)
     assert torch.equal(fast["y_hat"], slow["y_hat"]) and torch.equal(fast["x_hat"], slow["x_hat"])
 

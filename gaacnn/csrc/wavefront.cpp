@@ -1,9 +1,9 @@
-// GAACNN's wavefront decoder in one C++ loop (paper Sec. III-E; gaacnn/context.py explains the order).
+// GAACNN's wavefront coder in one C++ loop (paper Sec. III-E; gaacnn/context.py explains the order).
 //
 // Where this sits: ... h_s -> hyper parameters -> [this loop: per step, context taps -> entropy
-// parameters -> mixture CDFs -> rANS] -> y_hat -> g_s.
+// parameters -> mixture CDFs -> rANS] -> y_hat -> g_s (decoding), or -> bytes (encoding).
 //
-// The Python decoder (GAACNN._decode_wavefront) spends ~1 ms of interpreter and dispatch overhead per
+// The Python loop (GAACNN._wavefront_steps) spends ~1 ms of interpreter and dispatch overhead per
 // step on ~40 elements; here the same steps run without it. The bits must not change, so every
 // floating-point result that could depend on how it is computed is the same ATen call as in Python
 // (context.entropy_parameters_at, context.mixture_cdfs): matmul and linear on tensors of the same shape
@@ -12,10 +12,10 @@
 // is exact whatever the order: gathers and copies, IEEE-rounded single operations (+, -, *, /, clamp,
 // round) applied in Python's order (compiled with -ffp-contract=off: no fused multiply-adds), a sum of
 // integers below 2^24, and a cumulative sum accumulated in double as ATen's CPU cumsum does.
-// tests/test_native.py compares CDF rows, symbols and images with the Python loop.
+// tests/test_native.py compares CDF rows, bytes, symbols and images with the Python loop.
 //
-// The rANS decoder is CompressAI's (rans64, 16-bit precision, 4-bit bypass for escapes) with every
-// read bounded by the stream: running out, or words left over at the end, is an error.
+// The rANS coder is CompressAI's (rans64, 16-bit precision, 4-bit bypass for escapes); the decoder
+// bounds every read by the stream: running out, or words left over at the end, is an error.
 
 #include <torch/extension.h>
 
@@ -227,6 +227,45 @@ void mixture_cdfs(const at::Tensor& weights, const at::Tensor& means, const at::
   }
 }
 
+// What both directions share: a latent's wavefront schedule and the entropy network's weights.
+struct Walk {
+  const int64_t* pos;   // padded positions of the elements, in coding order
+  const int64_t* gather;
+  int64_t taps, total;
+  std::vector<int64_t> counts;
+  at::Tensor hyper_in_order;  // (total, 2)
+  Net net;
+  int32_t abs_max;
+
+  // The CDF rows (2 abs_max + 3 values each) of the step whose elements start at `start`, from the
+  // values already in `vol` (the causal taps only ever read earlier steps).
+  void rows(const float* vol, int64_t start, int64_t n, std::vector<int32_t>& cdfs) const {
+    at::Tensor patches = at::empty({n, taps}, at::kFloat);
+    float* p = patches.data_ptr<float>();
+    for (int64_t e = 0; e < n; ++e)
+      for (int64_t t = 0; t < taps; ++t) p[e * taps + t] = vol[pos[start + e] + gather[t]];
+    std::vector<at::Tensor> mix = entropy_parameters(patches, hyper_in_order.narrow(0, start, n), net);
+    mixture_cdfs(mix[0], mix[1], mix[2], abs_max, cdfs);
+  }
+};
+
+Walk make_walk(int64_t abs_max, const at::Tensor& positions, const std::vector<int64_t>& counts,
+               const at::Tensor& gather, const at::Tensor& hyper_in_order, const at::Tensor& taps_weight,
+               const at::Tensor& taps_bias, const std::vector<at::Tensor>& weights,
+               const std::vector<at::Tensor>& biases) {
+  TORCH_CHECK(positions.dtype() == at::kLong && gather.dtype() == at::kLong, "positions, gather: int64");
+  TORCH_CHECK(positions.is_contiguous() && gather.is_contiguous(), "positions, gather: contiguous");
+  TORCH_CHECK(abs_max >= 1 && abs_max <= 65535, "abs_max out of range");
+  int64_t sum = 0;
+  for (const int64_t n : counts) {
+    TORCH_CHECK(n > 0, "an empty wavefront step");
+    sum += n;
+  }
+  TORCH_CHECK(sum == positions.numel() && hyper_in_order.size(0) == sum, "wavefront counts do not match");
+  return Walk{positions.data_ptr<int64_t>(), gather.data_ptr<int64_t>(), gather.numel(), positions.numel(),
+              counts, hyper_in_order, Net{taps_weight, taps_bias, weights, biases}, static_cast<int32_t>(abs_max)};
+}
+
 // The whole wavefront decode of one latent: returns (padded volume, symbols in coding order).
 std::vector<at::Tensor> decode(const at::Tensor& stream, int64_t abs_max, const at::Tensor& positions,
                                const std::vector<int64_t>& counts, const at::Tensor& gather,
@@ -234,40 +273,101 @@ std::vector<at::Tensor> decode(const at::Tensor& stream, int64_t abs_max, const 
                                const at::Tensor& taps_bias, const std::vector<at::Tensor>& weights,
                                const std::vector<at::Tensor>& biases) {
   TORCH_CHECK(stream.dtype() == at::kByte && stream.is_contiguous(), "stream: contiguous uint8");
-  TORCH_CHECK(positions.dtype() == at::kLong && gather.dtype() == at::kLong, "positions, gather: int64");
-  TORCH_CHECK(abs_max >= 1 && abs_max <= 65535, "abs_max out of range");
   at::NoGradGuard no_grad;
-  const Net net{taps_weight, taps_bias, weights, biases};
-  const int64_t total = positions.numel(), taps = gather.numel();
+  const Walk walk = make_walk(abs_max, positions, counts, gather, hyper_in_order, taps_weight, taps_bias,
+                              weights, biases);
   at::Tensor volume = at::zeros({volume_size}, at::kFloat);
-  at::Tensor symbols = at::empty({total}, at::kInt);
+  at::Tensor symbols = at::empty({walk.total}, at::kInt);
   float* vol = volume.data_ptr<float>();
   int32_t* sym = symbols.data_ptr<int32_t>();
-  const int64_t* pos = positions.data_ptr<int64_t>();
-  const int64_t* g = gather.data_ptr<int64_t>();
   const int32_t size = static_cast<int32_t>(2 * abs_max + 3);
   const float shift = static_cast<float>(abs_max);
   Rans rans(stream.data_ptr<uint8_t>(), stream.numel());
   std::vector<int32_t> cdfs;
   int64_t start = 0;
-  for (const int64_t n : counts) {
-    TORCH_CHECK(n > 0 && start + n <= total, "wavefront counts do not match the positions");
-    at::Tensor patches = at::empty({n, taps}, at::kFloat);
-    float* p = patches.data_ptr<float>();
-    for (int64_t e = 0; e < n; ++e)
-      for (int64_t t = 0; t < taps; ++t) p[e * taps + t] = vol[pos[start + e] + g[t]];
-    std::vector<at::Tensor> mix = entropy_parameters(patches, hyper_in_order.narrow(0, start, n), net);
-    mixture_cdfs(mix[0], mix[1], mix[2], static_cast<int32_t>(abs_max), cdfs);
+  for (const int64_t n : walk.counts) {
+    walk.rows(vol, start, n, cdfs);
     for (int64_t e = 0; e < n; ++e) {
       const int32_t value = rans.decode(cdfs.data() + e * size, size);
       sym[start + e] = value;
-      vol[pos[start + e]] = static_cast<float>(value) - shift;
+      vol[walk.pos[start + e]] = static_cast<float>(value) - shift;
     }
     start += n;
   }
-  TORCH_CHECK(start == total, "wavefront counts do not match the positions");
   if (!rans.finished()) throw StreamError("the entropy-coded stream does not end where its symbols do");
   return {volume, symbols};
+}
+
+// The wavefront encode of one latent whose values fill `volume` (padded, flat) and whose symbols
+// (value + abs_max) are given in coding order: the bytes of CompressAI's BufferedRansEncoder for the
+// same symbols and CDFs (symbols pushed in order, then put in reverse by rans64, escapes as 4-bit chunks).
+pybind11::bytes encode(const at::Tensor& volume, const at::Tensor& symbols, int64_t abs_max,
+                       const at::Tensor& positions, const std::vector<int64_t>& counts, const at::Tensor& gather,
+                       const at::Tensor& hyper_in_order, const at::Tensor& taps_weight, const at::Tensor& taps_bias,
+                       const std::vector<at::Tensor>& weights, const std::vector<at::Tensor>& biases) {
+  TORCH_CHECK(volume.dtype() == at::kFloat && volume.is_contiguous(), "volume: contiguous float32");
+  TORCH_CHECK(symbols.dtype() == at::kInt && symbols.is_contiguous(), "symbols: contiguous int32");
+  at::NoGradGuard no_grad;
+  const Walk walk = make_walk(abs_max, positions, counts, gather, hyper_in_order, taps_weight, taps_bias,
+                              weights, biases);
+  TORCH_CHECK(symbols.numel() == walk.total, "one symbol per latent element");
+  const float* vol = volume.data_ptr<float>();
+  const int32_t* sym = symbols.data_ptr<int32_t>();
+  const int32_t size = static_cast<int32_t>(2 * abs_max + 3), max_value = size - 2;
+  struct Put {
+    uint32_t start, freq;
+    bool bypass;
+  };
+  std::vector<Put> puts;
+  puts.reserve(walk.total);
+  std::vector<int32_t> cdfs;
+  int64_t start = 0;
+  for (const int64_t n : walk.counts) {
+    walk.rows(vol, start, n, cdfs);
+    for (int64_t e = 0; e < n; ++e) {
+      const int32_t* cdf = cdfs.data() + e * size;
+      int32_t value = sym[start + e];
+      uint32_t raw = 0;
+      const bool escape = value < 0 || value >= max_value;
+      if (value < 0) raw = static_cast<uint32_t>(-2 * static_cast<int64_t>(value) - 1);
+      else if (value >= max_value) raw = static_cast<uint32_t>(2 * static_cast<int64_t>(value - max_value));
+      if (escape) value = max_value;
+      puts.push_back({static_cast<uint32_t>(cdf[value]), static_cast<uint32_t>(cdf[value + 1] - cdf[value]), false});
+      if (escape) {
+        int32_t chunks = 0;
+        while (chunks < 8 && (raw >> (chunks * kBypassBits)) != 0) ++chunks;
+        int32_t left = chunks;
+        while (left >= kMaxBypass) {
+          puts.push_back({static_cast<uint32_t>(kMaxBypass), 0, true});
+          left -= kMaxBypass;
+        }
+        puts.push_back({static_cast<uint32_t>(left), 0, true});
+        for (int32_t j = 0; j < chunks; ++j)
+          puts.push_back({(raw >> (j * kBypassBits)) & static_cast<uint32_t>(kMaxBypass), 0, true});
+      }
+    }
+    start += n;
+  }
+  // rans64, from the last symbol to the first, into 32-bit words written backwards.
+  std::vector<uint32_t> out(puts.size() + 2);
+  uint32_t* ptr = out.data() + out.size();
+  uint64_t x = kRansL;
+  for (auto it = puts.rbegin(); it != puts.rend(); ++it) {
+    if (!it->bypass) {
+      const uint64_t x_max = ((kRansL >> kPrecision) << 32) * it->freq;
+      if (x >= x_max) *--ptr = static_cast<uint32_t>(x), x >>= 32;
+      x = ((x / it->freq) << kPrecision) + (x % it->freq) + it->start;
+    } else {
+      const uint64_t x_max = ((kRansL >> 16) << 32) * (1u << (16 - kBypassBits));
+      if (x >= x_max) *--ptr = static_cast<uint32_t>(x), x >>= 32;
+      x = (x << kBypassBits) | it->start;
+    }
+  }
+  ptr -= 2;
+  ptr[0] = static_cast<uint32_t>(x);
+  ptr[1] = static_cast<uint32_t>(x >> 32);
+  const char* begin = reinterpret_cast<const char*>(ptr);
+  return pybind11::bytes(begin, reinterpret_cast<const char*>(out.data() + out.size()) - begin);
 }
 
 // The CDF rows of one step, for tests against context.mixture_cdfs.
@@ -280,8 +380,9 @@ at::Tensor step_cdfs(const at::Tensor& weights, const at::Tensor& means, const a
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "GAACNN's wavefront decoder loop (gaacnn/csrc/wavefront.cpp)";
+  m.doc() = "GAACNN's wavefront coder loop (gaacnn/csrc/wavefront.cpp)";
   pybind11::register_exception<StreamError>(m, "StreamError", PyExc_ValueError);
   m.def("decode", &decode);
+  m.def("encode", &encode);
   m.def("step_cdfs", &step_cdfs);
 }
