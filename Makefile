@@ -16,7 +16,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name gaacnn --display-name "Python (gaacnn)" > /dev/null
-	$(PY) -m gaacnn.native
+	$(PY) -c "from gaacnn import native; native.report()"
 	touch $(STAMP)
 
 # Two test processes of one thread each: the suite's 10-minute budget on a 2-core machine.

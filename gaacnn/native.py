@@ -44,6 +44,7 @@ def _build():
         from torch.utils.cpp_extension import load
 
         BUILD.mkdir(parents=True, exist_ok=True)
+        _clear_stale_lock(BUILD / "lock")
         return load(name="gaacnn_wavefront", sources=[str(SOURCE)], extra_cflags=CFLAGS,
                     build_directory=str(BUILD), verbose=False)
     except Exception as exc:  # a missing compiler must not stop decoding: the Python loop gives the same bits
@@ -52,6 +53,19 @@ def _build():
         return None
 
 
-if __name__ == "__main__":  # make setup: build once, say where (or why not)
+def _clear_stale_lock(lock: Path, minutes: float = 10.0) -> None:
+    """cpp_extension waits, without end, while another process's build holds ``lock``; a build that was
+    killed leaves it behind. A build takes under a minute: a lock older than ``minutes`` is stale."""
+    import time
+
+    try:
+        if time.time() - lock.stat().st_mtime > 60 * minutes:
+            lock.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def report() -> None:
+    """``make setup``: build once, and say where (or that the Python loop will code)."""
     module = wavefront_module()
-    print(f"compiled wavefront coder: {module.__file__ if module else 'unavailable, the Python loop decodes'}")
+    print(f"compiled wavefront coder: {module.__file__ if module else 'unavailable, the Python loop codes'}")

@@ -96,3 +96,42 @@ def test_a_stream_that_does_not_end_with_its_symbols_is_refused(tiny, change):
     data = encode(tiny, torch.rand(1, 3, 64, 64))
     with pytest.raises(BitstreamError, match="entropy-coded stream"):
         decode_full(tiny, _with_latent_stream(tiny, data, change))
+
+
+def test_without_a_compiler_the_python_loop_codes(tiny, monkeypatch):
+    import torch.utils.cpp_extension as cpp_extension
+
+    from gaacnn import native as native_mod
+
+    def no_compiler(**kwargs):
+        raise OSError("c++: command not found")
+
+    native_mod._build.cache_clear()
+    monkeypatch.setattr(cpp_extension, "load", no_compiler)
+    try:
+        with pytest.warns(UserWarning, match="unavailable"):
+            assert native_mod.wavefront_module() is None
+        torch.manual_seed(11)
+        x = torch.rand(1, 3, 64, 64)
+        data = encode(tiny, x)
+        assert decode_full(tiny, data)["x_hat"].shape == x.shape
+    finally:
+        native_mod._build.cache_clear()
+    monkeypatch.undo()
+    assert encode(tiny, x) == data  # and the compiled loop, back, writes the same file
+
+
+def test_a_killed_build_does_not_block_the_next(tmp_path):
+    import os
+    import time
+
+    from gaacnn.native import _clear_stale_lock
+
+    fresh, stale = tmp_path / "fresh", tmp_path / "stale"
+    fresh.touch()
+    stale.touch()
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    _clear_stale_lock(fresh)
+    _clear_stale_lock(stale)
+    _clear_stale_lock(tmp_path / "none")
+    assert fresh.exists() and not stale.exists()
