@@ -15,8 +15,14 @@ native = wavefront_module()
 pytestmark = pytest.mark.skipif(native is None, reason="no C++ compiler: the Python loop decodes")
 
 
-def python_loop(monkeypatch):
+def assert_both_loops_agree(model, x: torch.Tensor, monkeypatch) -> None:
+    """The compiled loop codes ``x``, then the Python loop: the same file, the same latent and pixels."""
+    data = encode(model, x)
+    fast = decode_full(model, data)
     monkeypatch.setenv("GAACNN_NATIVE", "0")
+    assert encode(model, x) == data
+    slow = decode_full(model, data)
+    assert torch.equal(fast["y_hat"], slow["y_hat"]) and torch.equal(fast["x_hat"], slow["x_hat"])
 
 
 def test_erf_is_one_function_whatever_the_layout():
@@ -52,13 +58,7 @@ def tiny():
 @pytest.mark.parametrize("size", [(64, 64), (50, 130)])
 def test_the_same_bytes_and_image_as_the_python_loop(tiny, monkeypatch, size):
     torch.manual_seed(sum(size))
-    x = torch.rand(1, 3, *size)
-    data = encode(tiny, x)
-    fast = decode_full(tiny, data)
-    python_loop(monkeypatch)
-    assert encode(tiny, x) == data
-    slow = decode_full(tiny, data)
-    assert torch.equal(fast["y_hat"], slow["y_hat"]) and torch.equal(fast["x_hat"], slow["x_hat"])
+    assert_both_loops_agree(tiny, torch.rand(1, 3, *size), monkeypatch)
 
 
 def test_shipped_model_codes_the_same_bytes_and_symbols(monkeypatch):
@@ -72,13 +72,7 @@ def test_shipped_model_codes_the_same_bytes_and_symbols(monkeypatch):
         pytest.skip("needs the data mirror")
     model = manifest.load("gaacnn-small-mse-0.1")
     x, _ = read_image(dataset_paths("kodak")[6])
-    x = x[..., 100:228, 300:556]
-    data = encode(model, x)
-    fast = decode_full(model, data)
-    python_loop(monkeypatch)
-    assert encode(model, x) == data
-    slow = decode_full(model, data)
-    assert torch.equal(fast["y_hat"], slow["y_hat"]) and torch.equal(fast["x_hat"], slow["x_hat"])
+    assert_both_loops_agree(model, x[..., 100:228, 300:556], monkeypatch)
 
 
 def _with_latent_stream(tiny, data: bytes, change) -> bytes:
