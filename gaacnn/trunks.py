@@ -79,9 +79,9 @@ LADDERS: dict[str, dict] = {
                              "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 400, "precision": "int8"},
 }
 # Families still shipped from the chains of fine-tunes that came before the trunks (docs/training-log.md):
-# each goes when its ladder ships, which it does only when it raises the family's Kodak BD-PSNR
-# (BD-MSSSIM) against JPEG by at least 0.2 dB (issue 20).
-PRE_TRUNK: tuple[str, ...] = ("GAACNN small mse", "GAACNN small ms-ssim")
+# each went when its ladder shipped, which a ladder does only when it raises the family's Kodak BD-PSNR
+# (BD-MSSSIM) against JPEG by at least 0.2 dB (issue 20). None is left since November 30, 2026.
+PRE_TRUNK: tuple[str, ...] = ()
 
 
 def ladder_names() -> dict[str, tuple[str, str, float]]:
