@@ -99,10 +99,12 @@ def profile_wavefront(model, x: torch.Tensor) -> None:
     import os
     import pstats
 
-    from gaacnn.codec import decode, encode
+    from gaacnn.codec import decode, encode, read_header
+    from gaacnn.context import wavefront
 
     data = encode(model, x)
-    steps = len(model._coding_state((model.preset.latent, *data_shape(x)))[0].counts)
+    h, w = (4 * n for n in read_header(data).z_shape)  # y is 4x the hyper-latent z in each direction
+    steps = wavefront((model.preset.latent, h, w), model.preset.context_kernel).steps
     for loop in ("compiled", "python"):
         os.environ["GAACNN_NATIVE"] = "1" if loop == "compiled" else "0"
         decode(model, data)  # warm
@@ -122,11 +124,6 @@ def profile_wavefront(model, x: torch.Tensor) -> None:
                 seconds = sum(v for k, v in total.items() if key in k)
                 print(f"  {what:45s} {seconds:6.2f} s")
     os.environ.pop("GAACNN_NATIVE")
-
-
-def data_shape(x: torch.Tensor) -> tuple[int, int]:
-    """The latent's height and width for an image (padded to a multiple of 64, divided by 16)."""
-    return tuple(-(-n // 64) * 4 for n in x.shape[-2:])
 
 
 def main() -> None:
