@@ -29,6 +29,7 @@ float32 (``GPU_CONTINUE``). Rehearsed on the CPU by tests/test_trunks.py; not ye
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -88,6 +89,16 @@ LADDERS: dict[str, dict] = {
 PRE_TRUNK: tuple[str, ...] = ()
 
 
+def cooldown_steps(ladder: dict) -> dict[float, int]:
+    """Each lambda's cooldown length: ``steps`` is one length for the whole ladder, or one per lambda
+    (a lambda far from the trunk's needs more steps to move its transforms there)."""
+    steps = ladder["steps"]
+    lengths = steps if isinstance(steps, tuple) else (steps,) * len(ladder["lambdas"])
+    if len(lengths) != len(ladder["lambdas"]):
+        raise GaacnnError(f"{len(lengths)} cooldown lengths for {len(ladder['lambdas'])} lambdas")
+    return dict(zip(ladder["lambdas"], lengths))
+
+
 def ladder_names() -> dict[str, tuple[str, str, float]]:
     """Manifest name -> (trunk, metric, lambda) of every model a ladder ships."""
     return {f"{lad['prefix']}-{lm}": (lad["trunk"], lad["metric"], lm) for lad in LADDERS.values()
@@ -112,12 +123,12 @@ def ship_ladder(family: str) -> list[dict]:
 
     ladder = LADDERS[family]
     shipped = []
-    for lm in ladder["lambdas"]:
+    for lm, steps in cooldown_steps(ladder).items():
         run = cooldown_dir(ladder["trunk"], ladder["metric"], lm)
         if not (run / "checkpoint.pt").is_file():
             raise GaacnnError(f"no cooldown at lambda {lm} in {run}: run `python -m gaacnn.trunks cooldown "
                               f"{ladder['trunk']} --metric {ladder['metric']} --lmbda {lm} "
-                              f"--steps {ladder['steps']}` first")
+                              f"--steps {steps}` first")
         shipped.append(release.ship(run, f"{ladder['prefix']}-{lm}", family, precision=ladder["precision"]))
     keep = {e["name"] for e in shipped}
     for entry in manifest.entries():
@@ -139,13 +150,19 @@ def quick(minutes: float = 0.0, threads: int = 0, families: tuple[str, ...] | No
     for family in families:
         ladder = LADDERS[family]
         now = _step(ROOT / _trunk(ladder["trunk"]).out / "checkpoint.pt")
-        for lm in ladder["lambdas"]:
+        for lm, steps in cooldown_steps(ladder).items():
             run = cooldown_dir(ladder["trunk"], ladder["metric"], lm)
-            if run.is_dir() and branch_step(run) not in (-1, now):
-                shutil.rmtree(run)  # branched from an older trunk: redo from the current one
-            cooldown(ladder["trunk"], lm, ladder["steps"], ladder["metric"], threads)
+            if run.is_dir() and (branch_step(run) not in (-1, now) or _planned_steps(run) not in (None, steps)):
+                shutil.rmtree(run)  # branched from an older trunk, or of another length: redo it
+            cooldown(ladder["trunk"], lm, steps, ladder["metric"], threads)
         shipped += ship_ladder(family)
     return shipped
+
+
+def _planned_steps(run: Path) -> int | None:
+    """The length a cooldown folder was started with (None before its config is written)."""
+    config = run / "config.json"
+    return int(json.loads(config.read_text())["steps"]) if config.is_file() else None
 
 
 def _trunk(name: str) -> TrainConfig:

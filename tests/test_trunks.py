@@ -136,3 +136,24 @@ def test_quick_profile_cools_down_from_the_current_trunk_and_ships(tiny_trunk, m
     again = trunks.quick()
     assert {e["steps"] for e in again} == {6} and trunks.branch_step(trunks.cooldown_dir("tiny", "mse", 0.01)) == 4
     assert sorted(e["name"] for e in manifest.entries()) == ["tiny-mse-0.01", "tiny-mse-0.05"]
+
+
+def test_a_ladder_gives_each_lambda_its_own_cooldown_length(tiny_trunk, monkeypatch):
+    """A far lambda (the top) may cool down longer than the rest; changing a length redoes only that
+    cooldown, and a length per lambda must match the lambdas."""
+    from gaacnn import manifest
+
+    monkeypatch.setattr(manifest, "WEIGHTS_DIR", tiny_trunk / "weights")
+    monkeypatch.setattr(manifest, "MANIFEST", tiny_trunk / "weights" / "manifest.json")
+    ladder = {"trunk": "tiny", "prefix": "tiny-mse", "metric": "mse", "lambdas": (0.01, 0.05), "steps": (1, 3),
+              "precision": "int8"}
+    monkeypatch.setattr(trunks, "LADDERS", {"tiny ladder": ladder})
+    trunks.grow("tiny", minutes=0, steps=2)
+    assert {e["name"]: e["steps"] for e in trunks.quick()} == {"tiny-mse-0.01": 3, "tiny-mse-0.05": 5}
+    low = trunks.cooldown_dir("tiny", "mse", 0.01) / "checkpoint.pt"
+    kept = low.stat().st_mtime_ns
+    ladder["steps"] = (1, 2)
+    assert {e["name"]: e["steps"] for e in trunks.quick()} == {"tiny-mse-0.01": 3, "tiny-mse-0.05": 4}
+    assert low.stat().st_mtime_ns == kept  # same length, same branch: not redone
+    with pytest.raises(trunks.GaacnnError, match="3 cooldown lengths for 2 lambdas"):
+        trunks.cooldown_steps({**ladder, "steps": (1, 2, 3)})
