@@ -25,7 +25,7 @@ import torch
 
 from gaacnn.native import wavefront_module
 
-SHIPPED = {"gaacnn-small+context": "gaacnn-small-mse-0.1", "compressai-mshp(N=64,M=96)": "mshp-N64M96-mse-0.1"}
+SHIPPED = {"gaacnn-small+context": "gaacnn-small-mse-0.1", "compressai-mshp(N=64,M=96)": "mshp-N64M96-mse-0.05"}
 
 
 def build(name: str, random: bool = False):

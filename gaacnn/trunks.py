@@ -52,8 +52,9 @@ TRUNKS: dict[str, TrainConfig] = {
     "gaacnn-small-mse-0.013": TrainConfig(arch="gaacnn", preset="small", val_every=1000,
                                           init="weights/gaacnn-small-mse-0.1.pth",  # began from the chains' 0.18
                                           out="runs/trunk/gaacnn-small-mse-0.013", **_TRUNK),
-    # The control trunk began from the chains' 0.0483 and is not in git yet: a fresh clone restarts it from its top.
-    "mshp-N64M96-mse-0.013": TrainConfig(arch="mshp", val_every=2000, init="weights/mshp-N64M96-mse-0.1.pth",
+    # The control trunk began from the chains' 0.0483 and is not in git yet: a fresh clone restarts it from
+    # the shipped cooldown at its own lambda (a 3,000-step branch of step 18,808).
+    "mshp-N64M96-mse-0.013": TrainConfig(arch="mshp", val_every=2000, init="weights/mshp-N64M96-mse-0.013.pth",
                                          out="runs/trunk/mshp-N64M96-mse-0.013", **_TRUNK),
 }
 
@@ -68,12 +69,13 @@ GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 8**0.5, rewarm=300, prelo
 # paper starts its MS-SSIM models from MSE ones. New ladders ship as int8 files (weights.PRECISIONS:
 # 1.8 against 3.5 MB for the control; on Kodak -0.006 dB and +0.15 % bpp for the control 0.013,
 # benchmarks/results/int8_weights_kodak.txt), so that 16 models fit the tree a GPU machine accepts.
-# The MSE tops reach as high as a cooldown can: both small models stop short of 0.8 bpp on Kodak, at
-# the quality their transforms allow (benchmarks/results/quantization_gap_kodak.txt); the control's top
-# went from 0.0483 to 0.1 (0.738 bpp; 0.2 codes 0.751 bpp for +0.07 dB, top_cooldown_lambda_control.txt).
+# A lambda far from the trunk's needs a long cooldown to move the transforms there: at 0.1 the control
+# coded Kodak at 0.733 bpp after 600 steps and 0.925 after 3,000 (benchmarks/results/cooldown_length_kodak.txt).
+# With 3,000 steps its top, 0.05, reaches 0.836 bpp. GAACNN small's rate barely moves (0.2 for 2,000
+# steps: 0.495 bpp): its M = 40 latent caps it, so its ladder keeps 400-step cooldowns.
 LADDERS: dict[str, dict] = {
     "control mshp mse": {"trunk": "mshp-N64M96-mse-0.013", "prefix": "mshp-N64M96-mse", "metric": "mse",
-                         "lambdas": (0.0005, 0.0025, 0.013, 0.1), "steps": 600, "precision": "int8"},
+                         "lambdas": (0.0005, 0.0025, 0.013, 0.05), "steps": 3000, "precision": "int8"},
     "control mshp ms-ssim": {"trunk": "mshp-N64M96-mse-0.013", "prefix": "mshp-N64M96-ms-ssim", "metric": "ms-ssim",
                              "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 600, "precision": "int8"},
     # GAACNN small: its MSE top, 0.1, sits 0.25 dB under what its transforms decode from the unrounded
