@@ -76,6 +76,22 @@ def measured_codec_curves(dataset: str, images, codecs: list[str] | None = None,
     return curves
 
 
+def family_label(family: str, members: list[dict]) -> str:
+    """'control mshp mse (measured here, 50718 steps, 2.3 CPU-h, 3.4 h untracked wall)': what a family's
+    training cost, on every table and plot, so a comparison (the ablation) states both sides' steps and
+    CPU-hours (issue 20). The largest member's numbers (a ladder's cooldowns differ by minutes); the
+    untracked wall time is the chains' before checkpoints recorded their own history."""
+    steps = sorted({e["steps"] for e in members})
+    span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+    parts = [f"{span} steps"]
+    cpu, gpu = (max(e.get(key, 0.0) for e in members) for key in ("cpu_hours", "gpu_hours"))
+    untracked = max(e.get("untracked_wall_seconds", 0.0) for e in members) / 3600
+    parts += [f"{cpu:.1f} CPU-h"] if cpu else []
+    parts += [f"{gpu:.2f} GPU-h"] if gpu else []
+    parts += [f"{untracked:.1f} h untracked wall"] if untracked else []
+    return f"{family} (measured here, {', '.join(parts)})"
+
+
 def measured_model_curves(dataset: str, images, entries: list[dict], load, progress=True) -> list[dict]:
     """Group manifest entries into families (arch/preset/metric) and evaluate each as one RD curve."""
     families: dict[str, list[dict]] = {}
@@ -89,8 +105,7 @@ def measured_model_curves(dataset: str, images, entries: list[dict], load, progr
         steps = sorted({e["steps"] for e in members})
         desc = (f"{members[0]['model']} trained here, {members[0]['metric']}, lambdas "
                 f"{sorted(e['lambda'] for e in members)}, steps {steps}, {members[0]['train_set']}")
-        span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
-        curve = _curve(f"{family} (measured here, {span} steps)", res, "measured here", desc)
+        curve = _curve(family_label(family, members), res, "measured here", desc)
         curve["entries"] = {e["name"]: p["mean"] for e, p in zip(members, points)}
         curves.append(curve)
     return curves

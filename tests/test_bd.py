@@ -110,3 +110,16 @@ def test_a_curve_whose_quality_falls_is_refused(method):
         with pytest.raises(ValueError, match="does not rise"):
             fn(*anchor, *dominated, method=method)
 
+
+
+def test_a_family_label_states_its_steps_and_compute():
+    """Issue 20: the ablation states the steps and the CPU-hours of both sides."""
+    from gaacnn.figures import family_label
+
+    ladder = [{"steps": 50718, "cpu_hours": 2.2265, "gpu_hours": 0.0, "untracked_wall_seconds": 12312.0},
+              {"steps": 50718, "cpu_hours": 2.2534, "gpu_hours": 0.0, "untracked_wall_seconds": 12312.0}]
+    assert family_label("control mshp mse", ladder) == \
+        "control mshp mse (measured here, 50718 steps, 2.3 CPU-h, 3.4 h untracked wall)"
+    gpu = [{"steps": 4700, "gpu_hours": 0.125}, {"steps": 4714, "gpu_hours": 0.13}]
+    assert family_label("GAACNN small GPU mse", gpu) == \
+        "GAACNN small GPU mse (measured here, 4700-4714 steps, 0.13 GPU-h)"
