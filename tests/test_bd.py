@@ -111,7 +111,6 @@ def test_a_curve_whose_quality_falls_is_refused(method):
             fn(*anchor, *dominated, method=method)
 
 
-
 def test_a_family_label_states_its_steps_and_compute():
     """Issue 20: the ablation states the steps and the CPU-hours of both sides."""
     from gaacnn.figures import family_label
