@@ -16,7 +16,7 @@ tree a GPU machine receives stays under its 64 MiB limit.
 
     python -m gaacnn.trunks grow gaacnn-small-mse-0.013 --minutes 60   # restore, train, stop resumably
     python -m gaacnn.trunks store gaacnn-small-mse-0.013                # compact copy into trunks/
-    python -m gaacnn.trunks cooldown mshp-N64M96-mse-0.013 --lmbda 0.1 --steps 600
+    python -m gaacnn.trunks cooldown mshp-N64M96-mse-0.013 --lmbda 0.05 --steps 3000
     python -m gaacnn.trunks ship mshp-N64M96-mse-0.013                  # its cooldowns as the families (LADDERS)
     python -m gaacnn.trunks quick --minutes 60        # all of it, resumable: grow, cooldowns, ship (make train)
 
