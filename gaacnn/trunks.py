@@ -72,7 +72,8 @@ GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 8**0.5, rewarm=300, prelo
 # A lambda far from the trunk's needs a long cooldown to move the transforms there: at 0.1 the control
 # coded Kodak at 0.733 bpp after 600 steps and 0.925 after 3,000 (benchmarks/results/cooldown_length_kodak.txt).
 # With 3,000 steps its top, 0.05, reaches 0.836 bpp. GAACNN small's rate barely moves (0.2 for 2,000
-# steps: 0.495 bpp; its 40-channel latent is the likely cap), so its ladder keeps 400-step cooldowns.
+# steps: 0.495 bpp), nor does it from a start with a quantizer of half the step (latent_gain_top_gaacnn.txt):
+# its transforms cap it near 29.2 dB, so its ladder keeps 400-step cooldowns.
 LADDERS: dict[str, dict] = {
     "control mshp mse": {"trunk": "mshp-N64M96-mse-0.013", "prefix": "mshp-N64M96-mse", "metric": "mse",
                          "lambdas": (0.0005, 0.0025, 0.013, 0.05), "steps": 3000, "precision": "int8"},
