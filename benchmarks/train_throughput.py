@@ -33,6 +33,10 @@ MODELS = {
     "mshp N=64 M=96": dict(arch="mshp", N=64, M=96),
     # small with the latent (and so everything from H/4 down) widened, as paper-high widens paper-low
     "small, M=64": dict(arch="gaacnn", preset=replace(PRESETS["small"], name="small-m64", latent=64)),
+    # small with every width doubled (C0 32, N1 64, M 80, N2 64): what lifting its transforms' 29.2 dB cap
+    # would cost (benchmarks/results/latent_gain_top_gaacnn.txt)
+    "small x2": dict(arch="gaacnn", preset=replace(PRESETS["small"], name="small-x2", stem=32, width=64, latent=80,
+                                                   hyper=64, synthesis_outputs=(80, 64, 64))),
 }
 DEFAULT = ["paper-low (M=192)", "paper-high (M=320)", "mshp N=128 M=192 (CompressAI)"]
 
