@@ -572,11 +572,15 @@ def plot_latent_channel(image, image_name: str, view: dict, rank: int, title: st
     return fig
 
 
-def plot_trunk_progress(runs: dict[str, Path], path: Path):
+def plot_trunk_progress(runs: dict[str, Path], path: Path, cooled: dict[str, list[dict]] | None = None):
     """CID22-valid PSNR and loss of each trunk against the CPU core-hours it has had (its own, not its
-    starting weights'): the curve that says what the next CPU-hour buys. Returns the figure."""
+    starting weights'): the curve that says what the next CPU-hour buys. ``cooled`` (trunk name ->
+    ``trunks.cooled_points``): cooldowns at the trunk's lambda, drawn as diamonds at the trunk's
+    CPU-hours where they branched and labelled with their length, the trend once the noise of the
+    constant lr is decayed away. Returns the figure."""
     import torch
 
+    cooled = cooled or {}
     fig, (ax_psnr, ax_loss) = plt.subplots(1, 2, figsize=(12, 4))
     for name, run in runs.items():
         ckpt, val = run / "checkpoint.pt", run / "val.csv"
@@ -591,9 +595,18 @@ def plot_trunk_progress(runs: dict[str, Path], path: Path):
         style.update(marker="o", ms=3, lw=1.2)
         ax_psnr.plot(hours, df["psnr"], label=f"{name} (bpp {df['bpp'].iloc[-1]:.3f} at the end)", **style)
         ax_loss.plot(hours, df["loss"], label=name, **style)
+        points = cooled.get(name, [])
+        if points:
+            at = cpu_hours_at(np.array([p["trunk_step"] for p in points], float), history.get("segments", []))
+            style.update(marker="D", ms=6, lw=1.0, ls="--")
+            ax_psnr.plot(at, [p["psnr"] for p in points], label=f"{name}, cooled down at its lambda", **style)
+            ax_loss.plot(at, [p["loss"] for p in points], **style)
+            for x, p in zip(at, points):
+                ax_loss.annotate(str(p["steps"]), (x, p["loss"]), fontsize=6, xytext=(3, -9),
+                                 textcoords="offset points")
     ax_psnr.set(xlabel="CPU core-hours of the trunk", ylabel="CID22-valid PSNR (dB)", title="trunks: quality")
     ax_loss.set(xlabel="CPU core-hours of the trunk", ylabel="CID22-valid loss (lambda 255^2 MSE + bpp)",
-                title="trunks: loss (noisy at a constant lr)")
+                title="trunks: loss (diamonds: cooled down, steps)")
     for ax in (ax_psnr, ax_loss):
         ax.grid(alpha=0.3)
     ax_psnr.legend(fontsize=7)

@@ -162,6 +162,31 @@ def quick(minutes: float = 0.0, threads: int = 0, families: tuple[str, ...] | No
     return shipped
 
 
+def cooled_points(name: str) -> list[dict]:
+    """Every finished cooldown of the trunk at the trunk's own metric and lambda found anywhere under
+    runs/: the trunk step it branched from, its length, and its last CID22-valid row. At a constant lr
+    the trunk's own validation is noisy; a cooldown at the same lambda says what the weights at that
+    step are worth once the lr has decayed (notebook 04's plot). A fresh clone has no runs/: none."""
+    trunk = _trunk(name)
+    points = []
+    for config in sorted((ROOT / "runs").rglob("config.json")):
+        run = config.parent
+        cfg = json.loads(config.read_text())
+        if (cfg.get("metric"), cfg.get("lmbda"), cfg.get("decay")) != (trunk.metric, trunk.lmbda, 1.0):
+            continue
+        if not ((run / "checkpoint.pt").is_file() and (run / "val.csv").is_file()):
+            continue
+        state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+        parent = (state.get("history") or {}).get("parent") or {}
+        rows = (run / "val.csv").read_text().split()
+        if not state.get("finished") or Path(parent.get("run", "")).name != Path(trunk.out).name or len(rows) < 2:
+            continue
+        last = dict(zip(rows[0].split(","), rows[-1].split(",")))
+        points.append({"trunk_step": parent["step"], "steps": int(cfg["steps"]), "run": str(run.relative_to(ROOT)),
+                       **{k: float(last[k]) for k in ("loss", "bpp", "psnr")}})
+    return sorted(points, key=lambda p: (p["trunk_step"], p["steps"]))
+
+
 def _planned_steps(run: Path) -> int | None:
     """The length a cooldown folder was started with (None before its config is written)."""
     config = run / "config.json"

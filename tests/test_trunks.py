@@ -157,3 +157,27 @@ def test_a_ladder_gives_each_lambda_its_own_cooldown_length(tiny_trunk, monkeypa
     assert low.stat().st_mtime_ns == kept  # same length, same branch: not redone
     with pytest.raises(trunks.GaacnnError, match="3 cooldown lengths for 2 lambdas"):
         trunks.cooldown_steps({**ladder, "steps": (1, 2, 3)})
+
+
+def test_cooled_points_are_the_cooldowns_at_the_trunks_lambda_and_are_drawn(tiny_trunk, tmp_path):
+    """Notebook 04's diamonds: a cooldown at the trunk's own lambda, wherever it was moved under runs/,
+    counts with the step it branched from; one at another lambda does not."""
+    from gaacnn import figures
+
+    trunks.grow("tiny", minutes=0, steps=2, val_every=2)  # the trunk's own curve, under the diamonds
+    trunks.cooldown("tiny", lmbda=0.01, steps=2)
+    trunks.cooldown("tiny", lmbda=0.05, steps=1)
+    moved = tiny_trunk / "runs" / "old" / "tiny-cool-mse-0.01"
+    moved.parent.mkdir()
+    trunks.cooldown_dir("tiny", "mse", 0.01).rename(moved)
+    trunks.grow("tiny", minutes=0, steps=3)
+    trunks.cooldown("tiny", lmbda=0.01, steps=1)
+    points = trunks.cooled_points("tiny")
+    assert [(p["trunk_step"], p["steps"], p["run"]) for p in points] == [
+        (2, 2, "runs/old/tiny-cool-mse-0.01"), (3, 1, "runs/trunk/tiny-cool-mse-0.01")]
+    assert all(p["bpp"] > 0 and p["psnr"] > 0 for p in points)
+    fig = figures.plot_trunk_progress({"tiny": tiny_trunk / "runs" / "trunk" / "tiny"}, tmp_path / "p.png",
+                                      {"tiny": points})
+    psnr_axis = fig.axes[0]
+    assert [list(line.get_ydata()) for line in psnr_axis.lines if line.get_marker() == "D"] == [
+        [p["psnr"] for p in points]]
