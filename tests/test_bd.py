@@ -122,3 +122,19 @@ def test_a_family_label_states_its_steps_and_compute():
     gpu = [{"steps": 4700, "gpu_hours": 0.125}, {"steps": 4714, "gpu_hours": 0.13}]
     assert family_label("GAACNN small GPU mse", gpu) == \
         "GAACNN small GPU mse (measured here, 4700-4714 steps, 0.13 GPU-h)"
+
+
+def test_a_cubic_that_dips_inside_the_overlap_gives_no_number():
+    """Four rising points that flatten at the top (a family at its transforms' cap) pull the cubic into a
+    dip: the classic BD numbers then mean nothing (here +503 % BD-rate for a curve 2.5 dB above JPEG),
+    so they are refused, while pchip, monotone by construction, still answers."""
+    jpeg_bpp = [0.221, 0.327, 0.508, 0.660, 0.906, 1.239, 1.857]
+    jpeg_psnr = [23.85, 26.67, 29.14, 30.49, 32.17, 33.92, 36.46]
+    flat_top_bpp, flat_top_psnr = [0.105, 0.217, 0.335, 0.420], [25.91, 27.98, 28.79, 28.82]
+    for fn in (bd_rate, bd_quality):
+        with pytest.raises(ValueError, match="cubic fit falls"):
+            fn(jpeg_bpp, jpeg_psnr, flat_top_bpp, flat_top_psnr, "cubic")
+    assert -60 < bd_rate(jpeg_bpp, jpeg_psnr, flat_top_bpp, flat_top_psnr, "pchip") < -45
+    assert 2.3 < bd_quality(jpeg_bpp, jpeg_psnr, flat_top_bpp, flat_top_psnr, "pchip") < 2.6
+    rising_psnr = [25.91, 27.98, 28.79, 29.30]  # the same curve without the flat top: the cubic answers
+    assert bd_quality(jpeg_bpp, jpeg_psnr, flat_top_bpp, rising_psnr, "cubic") > 2.0
