@@ -194,7 +194,9 @@ def write_table(df: pd.DataFrame, out_stem: Path, title: str) -> list[Path]:
     note = ""
     if any(c.startswith(("bd_", "mse_bd", "msssim_bd")) for c in df.columns):
         note = ("\nnan: no BD value: the curves do not overlap, have too few points, or one family's "
-                "quality does not rise with its rate (a dominated point, which BD cannot integrate).\n")
+                "quality does not rise with its rate (a dominated point, which BD cannot integrate), or the "
+                "cubic fit falls inside the overlap (a curve that flattens at its top; the _pchip columns "
+                "still answer).\n")
     md_path.write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=formats) + "\n" + note)
     fig = table_figure(df, formats, title)
     fig.savefig(png_path, dpi=150, bbox_inches="tight", pad_inches=0.05)
