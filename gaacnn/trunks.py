@@ -29,6 +29,7 @@ float32 (``GPU_CONTINUE``). Rehearsed on the CPU by tests/test_trunks.py; not ye
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 from dataclasses import replace
@@ -112,12 +113,17 @@ def cooldown_dir(name: str, metric: str, lmbda: float, tag: str = "") -> Path:
     return ROOT / f"{_trunk(name).out}-cool-{metric}-{lmbda}{tag}"
 
 
+def _parent(run: Path) -> dict:
+    """The parent a run's checkpoint names in its history ({} without a checkpoint or a parent)."""
+    if not (run / "checkpoint.pt").is_file():
+        return {}
+    history = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False).get("history") or {}
+    return history.get("parent") or {}
+
+
 def branch_step(run: Path) -> int:
     """The trunk step a cooldown branched from (-1 without a checkpoint)."""
-    if not (run / "checkpoint.pt").is_file():
-        return -1
-    history = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False).get("history") or {}
-    return (history.get("parent") or {}).get("step", -1)
+    return _parent(run).get("step", -1)
 
 
 def ship_ladder(family: str) -> list[dict]:
@@ -174,16 +180,15 @@ def cooled_points(name: str) -> list[dict]:
         cfg = json.loads(config.read_text())
         if (cfg.get("metric"), cfg.get("lmbda"), cfg.get("decay")) != (trunk.metric, trunk.lmbda, 1.0):
             continue
-        if not ((run / "checkpoint.pt").is_file() and (run / "val.csv").is_file()):
+        val = run / "val.csv"
+        rows = list(csv.DictReader(val.read_text().splitlines())) if val.is_file() else []
+        if not rows or int(rows[-1]["step"]) != int(cfg["steps"]):  # a cooldown validates once, at its end
             continue
-        state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
-        parent = (state.get("history") or {}).get("parent") or {}
-        rows = (run / "val.csv").read_text().split()
-        if not state.get("finished") or Path(parent.get("run", "")).name != Path(trunk.out).name or len(rows) < 2:
+        parent = _parent(run)
+        if Path(parent.get("run", "")).name != Path(trunk.out).name:
             continue
-        last = dict(zip(rows[0].split(","), rows[-1].split(",")))
         points.append({"trunk_step": parent["step"], "steps": int(cfg["steps"]), "run": str(run.relative_to(ROOT)),
-                       **{k: float(last[k]) for k in ("loss", "bpp", "psnr")}})
+                       **{k: float(rows[-1][k]) for k in ("loss", "bpp", "psnr")}})
     return sorted(points, key=lambda p: (p["trunk_step"], p["steps"]))
 
 
