@@ -341,7 +341,9 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
 
     per_rank = cfg.batch // world
     data = RandomCrops(dataset_paths(cfg.train_set), cfg.patch, cfg.seed, device=device if cfg.preload else None)
-    val_images = center_crops(dataset_paths(cfg.val_set)[: cfg.val_images], cfg.val_crop) if rank == 0 else None
+    # val_every 0: no validation in the loop (a GPU continuation: its snapshots are validated afterwards)
+    validating = rank == 0 and cfg.val_every > 0
+    val_images = center_crops(dataset_paths(cfg.val_set)[: cfg.val_images], cfg.val_crop) if validating else None
     log = CsvLog(out / "train.csv", TRAIN_FIELDS, append=resume) if rank == 0 else None
     val_log = CsvLog(out / "val.csv", VAL_FIELDS, append=resume) if rank == 0 else None
     use_bf16 = device.type == "cuda"

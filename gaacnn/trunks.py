@@ -61,7 +61,9 @@ TRUNKS: dict[str, TrainConfig] = {
 
 
 # What a lent GPU changes for the continuation (8x the CPU batch; lr x sqrt(8), re-warmed over 300 steps).
-GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 8**0.5, rewarm=300, preload=True, val_every=500,
+# No validation there: the validation set does not travel (scripts/gpu_continue.sh), and the GPU's
+# minutes go to training; the snapshots it returns are validated here.
+GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 8**0.5, rewarm=300, preload=True, val_every=0,
                     ckpt_every=250)
 
 
@@ -309,8 +311,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     names = [args.name] if args.name else list(TRUNKS)
     for name in names:
-        if args.command == "grow" and args.gpu:
-            grow(name, args.minutes, args.threads, **GPU_CONTINUE)
+        if args.command == "grow" and args.gpu:  # --device cpu: the same settings rehearsed on the CPU
+            grow(name, args.minutes, args.threads, **{**GPU_CONTINUE, "device": args.device.replace("auto", "cuda")})
         elif args.command == "grow":
             grow(name, args.minutes, args.threads, args.device)
         elif args.command == "store":
