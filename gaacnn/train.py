@@ -321,7 +321,7 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
         step, elapsed = state["step"], state["elapsed"]
         segments = state.get("history", {}).get("segments", [])
         parent = state.get("history", {}).get("parent")
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())  # map_location moved it to the device
     elif resume and rank == 0:
         print(f"no checkpoint in {out}: starting from step 0")
     if rank == 0:

@@ -304,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--metric", default="mse", choices=["mse", "ms-ssim"])
     ap.add_argument("--steps", type=int, default=600, help="cooldown: its length")
     ap.add_argument("--gpu", action="store_true", help="grow: continue on a GPU with GPU_CONTINUE's settings")
+    ap.add_argument("--lr", type=float, help="grow --gpu: another learning rate than GPU_CONTINUE's")
     args = ap.parse_args(argv)
     if args.command == "quick":  # grow every trunk by --minutes (0: not at all), then cooldowns and ship
         for entry in quick(args.minutes, args.threads):
@@ -312,7 +313,8 @@ def main(argv: list[str] | None = None) -> None:
     names = [args.name] if args.name else list(TRUNKS)
     for name in names:
         if args.command == "grow" and args.gpu:  # --device cpu: the same settings rehearsed on the CPU
-            grow(name, args.minutes, args.threads, **{**GPU_CONTINUE, "device": args.device.replace("auto", "cuda")})
+            gpu = {**GPU_CONTINUE, "device": args.device.replace("auto", "cuda")}
+            grow(name, args.minutes, args.threads, **{**gpu, **({"lr": args.lr} if args.lr else {})})
         elif args.command == "grow":
             grow(name, args.minutes, args.threads, args.device)
         elif args.command == "store":

@@ -41,7 +41,7 @@ EOF
   cp "runs/trunk/$NAME/train.csv" "$OUT/train.csv"
 }
 
-$PY -m gaacnn.trunks grow "$NAME" --gpu --device "${DEVICE:-cuda}" --minutes "$MINUTES" > "$OUT/grow.log" 2>&1 &
+$PY -m gaacnn.trunks grow "$NAME" --gpu --device "${DEVICE:-cuda}" --minutes "$MINUTES" ${LR:+--lr $LR} > "$OUT/grow.log" 2>&1 &
 GROW=$!
 for _ in 1 2 3; do
   for _ in $(seq "$SNAP_EVERY"); do kill -0 $GROW 2>/dev/null || break 2; sleep 1; done
