@@ -65,3 +65,27 @@ def test_set_size_counts_the_published_set():
 
     assert set_size("tecnick") == 100 > len(dataset_files("tecnick"))
     assert set_size("kodak") == len(dataset_files("kodak")) == 24
+
+
+@pytest.mark.skipif(data.mirror_root() is None, reason="no data mirror on this machine")
+def test_a_pack_carries_the_pixels_and_refuses_a_changed_one(tmp_path, monkeypatch):
+    """A pack (what travels to a GPU machine) decodes to the verified images' pixels, is what
+    dataset_paths reads once GAACNN_PACK names it, and refuses an image whose pixels changed."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    folder = data.pack("kodak", tmp_path, method=0, keep=2, progress=False)
+    sources = [e["source"] for e in json.loads((folder / data.PACK_INDEX).read_text())["images"]]
+    monkeypatch.setenv(data.PACK_ENV, str(tmp_path))
+    paths = data.dataset_paths("kodak")
+    assert [p.suffix for p in paths] == [".webp", ".webp"]
+    for path, source in zip(paths, sources):
+        assert np.array_equal(data.load_rgb(path), data.load_rgb(data.locate(f"kodak/{source}")))
+    assert data.dataset_paths("tecnick")[0].suffix == ".png"  # a set the pack lacks comes from the mirror
+    rgb = data.load_rgb(paths[0])
+    rgb[0, 0, 0] ^= 1
+    Image.fromarray(rgb).save(paths[0], "WEBP", lossless=True)
+    with pytest.raises(data.DataError, match="pixels differ"):
+        data.dataset_paths("kodak")

@@ -383,3 +383,9 @@ def test_a_run_resumes_after_its_init_file_is_gone(tmp_path):
     start.unlink()
     assert train(_cfg(tmp_path / "run", steps=2, threads=1, init=str(start)), resume=True,
                  progress=False)["step"] == 2
+
+
+def test_a_run_without_validation_reads_no_validation_set(tmp_path):
+    """A GPU continuation (val_every 0) has no validation set where it runs: it must not load one."""
+    result = train(_cfg(tmp_path / "run", steps=1, threads=1, val_set="cid22-elsewhere"), progress=False)
+    assert result["step"] == 1 and result["val"] == {}
