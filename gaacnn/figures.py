@@ -574,12 +574,26 @@ def plot_latent_channel(image, image_name: str, view: dict, rank: int, title: st
     return fig
 
 
+def gpu_stretches(segments: list[dict]) -> list[dict]:
+    """A run's GPU segments, adjacent ones merged: where on the CPU-hours axis a trunk trained on a GPU
+    (that axis does not move there) and how much (steps, minutes, the machine)."""
+    out: list[dict] = []
+    for seg in sorted(segments, key=lambda g: g["from_step"]):
+        if seg["kind"] == "cpu":
+            continue
+        if out and out[-1]["to_step"] == seg["from_step"] and out[-1]["hardware"] == seg["hardware"]:
+            out[-1].update(to_step=seg["to_step"], seconds=out[-1]["seconds"] + seg["seconds"])
+        else:
+            out.append({k: seg[k] for k in ("hardware", "from_step", "to_step", "seconds")})
+    return out
+
+
 def plot_trunk_progress(runs: dict[str, Path], path: Path, cooled: dict[str, list[dict]] | None = None):
     """CID22-valid PSNR and loss of each trunk against the CPU core-hours it has had (its own, not its
     starting weights'): the curve that says what the next CPU-hour buys. ``cooled`` (trunk name ->
     ``trunks.cooled_points``): cooldowns at the trunk's lambda, drawn as diamonds at the trunk's
     CPU-hours where they branched and labelled with their length, the trend once the noise of the
-    constant lr is decayed away. Returns the figure."""
+    constant lr is decayed away. A stretch trained on a GPU is a dotted line, labelled. Returns the figure."""
     import torch
 
     cooled = cooled or {}
@@ -597,6 +611,13 @@ def plot_trunk_progress(runs: dict[str, Path], path: Path, cooled: dict[str, lis
         style.update(marker="o", ms=3, lw=1.2)
         ax_psnr.plot(hours, df["psnr"], label=f"{name} (bpp {df['bpp'].iloc[-1]:.3f} at the end)", **style)
         ax_loss.plot(hours, df["loss"], label=name, **style)
+        for gpu in gpu_stretches(history.get("segments", [])):  # steps that cost no CPU-hours
+            x = float(cpu_hours_at(np.array([gpu["from_step"]], float), history["segments"])[0])
+            for ax in (ax_psnr, ax_loss):
+                ax.axvline(x, color=style.get("color"), ls=":", lw=1)
+            ax_loss.annotate(f"{gpu['hardware']}: steps {gpu['from_step']:,}-{gpu['to_step']:,}, "
+                             f"{gpu['seconds'] / 60:.1f} min", (x, 1), xycoords=("data", "axes fraction"),
+                             fontsize=6, rotation=90, va="top", ha="right")
         points = cooled.get(name, [])
         if points:
             at = cpu_hours_at(np.array([p["trunk_step"] for p in points], float), history.get("segments", []))

@@ -23,7 +23,9 @@ tree a GPU machine receives stays under its 64 MiB limit.
 On a lent GPU (``make gpu-continue``, 15 minutes of device time in all): the trunk continues at a larger
 batch with the learning rate scaled by the square root of the batch ratio and re-warmed from zero, the
 training images held on the GPU and cropped there, the transforms in bf16 and the entropy models in
-float32 (``GPU_CONTINUE``). Rehearsed on the CPU by tests/test_trunks.py; not yet run on a GPU.
+float32 (``GPU_CONTINUE``). A GPU machine that reaches no network and takes a 64 MiB tree gets the
+data, the wheels and the trunk from ``scripts/gpu_bundle.sh`` and runs ``scripts/gpu_continue.sh``
+(first run on an H200 on November 30, 2026). Rehearsed on the CPU by tests/test_trunks.py.
 """
 
 from __future__ import annotations
@@ -60,10 +62,12 @@ TRUNKS: dict[str, TrainConfig] = {
 }
 
 
-# What a lent GPU changes for the continuation (8x the CPU batch; lr x sqrt(8), re-warmed over 300 steps).
+# What a lent GPU changes for the continuation: 8x the CPU batch, the learning rate re-warmed over 300
+# steps to 3e-4 x sqrt(2). On one H200 (benchmarks/results/gpu_continue_h200.txt) lr 3e-4 x sqrt(8) ran
+# 2,720 steps and then diverged (loss inf at step 27,779); x sqrt(2) ran on from its step 27,500 snapshot.
 # No validation there: the validation set does not travel (scripts/gpu_continue.sh), and the GPU's
 # minutes go to training; the snapshots it returns are validated here.
-GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 8**0.5, rewarm=300, preload=True, val_every=0,
+GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 2**0.5, rewarm=300, preload=True, val_every=0,
                     ckpt_every=250)
 
 

@@ -2,6 +2,7 @@
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -181,3 +182,19 @@ def test_cooled_points_are_the_cooldowns_at_the_trunks_lambda_and_are_drawn(tiny
     psnr_axis = fig.axes[0]
     assert [list(line.get_ydata()) for line in psnr_axis.lines if line.get_marker() == "D"] == [
         [p["psnr"] for p in points]]
+
+
+def test_gpu_stretches_merge_adjacent_gpu_segments_and_skip_the_cpu():
+    """Notebook 04 marks where a trunk trained on a GPU: its CPU-hours axis does not move there."""
+    from gaacnn import figures
+
+    cpu = {"kind": "cpu", "hardware": "cpu", "workers": 1}
+    gpu = {"kind": "cuda", "hardware": "1 x H200", "workers": 1}
+    segments = [{**cpu, "from_step": 0, "to_step": 10, "seconds": 36.0},
+                {**gpu, "from_step": 10, "to_step": 30, "seconds": 6.0},
+                {**gpu, "from_step": 30, "to_step": 40, "seconds": 4.0},
+                {**cpu, "from_step": 40, "to_step": 50, "seconds": 36.0},
+                {**gpu, "from_step": 50, "to_step": 60, "seconds": 2.0}]
+    assert [(g["from_step"], g["to_step"], g["seconds"]) for g in figures.gpu_stretches(segments)] == [
+        (10, 40, 10.0), (50, 60, 2.0)]
+    assert list(figures.cpu_hours_at(np.array([10.0, 40.0, 50.0]), segments)) == [0.01, 0.01, 0.02]
