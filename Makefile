@@ -46,7 +46,9 @@ train: setup
 	$(TRAIN_ENV) $(PY) -m gaacnn.profiles train --profile quick --minutes $(MINUTES)
 	$(PY) -m gaacnn.trunks store
 
-# On a lent GPU: continue the GAACNN trunk for GPU_MINUTES at the GPU's batch, then store it (trunks/).
+# On a GPU machine with this environment: continue the GAACNN trunk for GPU_MINUTES at the GPU's batch,
+# then store it (trunks/). A machine without network or with a 64 MiB tree limit: scripts/gpu_bundle.sh
+# here, scripts/gpu_continue.sh there.
 GPU_MINUTES ?= 8
 gpu-continue: setup
 	$(PY) -m gaacnn.trunks grow gaacnn-small-mse-0.013 --gpu --minutes $(GPU_MINUTES)
