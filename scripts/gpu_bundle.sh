@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Prepare, here, what scripts/gpu_continue.sh needs on a GPU machine that reaches no network and takes a
 # 64 MiB working tree (tracked files included: move weights/*.pth and figures/ aside for that call).
-# Leaves three folders that git ignores (.git/info/exclude) and the device tool carries:
+# Leaves three folders that git ignores (.gitignore) and the device tool carries (name them in `carry`):
 #   .whl   compressai and pytorch-msssim for that machine's Python 3.12;
 #   .pack  CID22 train as lossless WebP + pixel digests (PNG 72 MB -> WebP about 56 MB);
 #   .trunk the GAACNN trunk's compact checkpoint, xz-compressed, and its logs.
 set -euo pipefail
 NAME=gaacnn-small-mse-0.013
 PY=${PY:-.venv/bin/python}
-for d in .whl .pack .trunk; do grep -qx "/$d/" .git/info/exclude || echo "/$d/" >> .git/info/exclude; done
 
 mkdir -p .whl
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
