@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
 # Prepare, here, what scripts/gpu_continue.sh needs on a GPU machine that reaches no network and takes a
-# 64 MiB working tree (tracked files included: move weights/*.pth and figures/ aside for that call).
+# 64 MiB working tree (tracked files included: `aside` below takes the weights, figures and the rest away).
 # Leaves three folders that git ignores (.gitignore) and the device tool carries (name them in `carry`):
 #   .whl   compressai and pytorch-msssim for that machine's Python 3.12;
 #   .pack  CID22 train as lossless WebP + pixel digests (PNG 72 MB -> WebP about 56 MB);
 #   .trunk the GAACNN trunk's compact checkpoint, xz-compressed, and its logs.
+#   scripts/gpu_bundle.sh aside   # before the device call: tracked files no run needs go into a tar in /tmp
+#   scripts/gpu_bundle.sh back    # after it: they come back (git status is then as before)
 set -euo pipefail
-NAME=gaacnn-small-mse-0.013
+ASIDE=${ASIDE:-/tmp/gaacnn-aside.tar}
+KEEP='^(gaacnn|data|scripts)/|^(Makefile|pyproject.toml|requirements.txt|\.gitignore)$'
+if [ "${1:-}" = aside ]; then
+  git ls-files | grep -v -E "$KEEP" > "$ASIDE.list"
+  tar cf "$ASIDE" -T "$ASIDE.list" && xargs -a "$ASIDE.list" rm -f
+  { git ls-files; echo .whl; echo .pack; echo .trunk; } | xargs du -cb 2>/dev/null | tail -1 | \
+    sed 's/total/bytes travel (the limit: 67108864)/' || true
+  exit
+elif [ "${1:-}" = back ]; then
+  tar xf "$ASIDE" && rm "$ASIDE" "$ASIDE.list" && git status --short
+  exit
+fi
+NAME=${NAME:-gaacnn-small-mse-0.013}  # or mshp-N64M96-mse-0.013 (the control: 8.8 MB more; not both at once)
 PY=${PY:-.venv/bin/python}
 
 mkdir -p .whl

@@ -11,7 +11,7 @@
 #   MINUTES=7.5 OUT=$OUT scripts/gpu_continue.sh
 # Rehearsed here on the CPU: DEVICE=cpu PY=.venv/bin/python MINUTES=0.5 SNAP_EVERY=10 OUT=/tmp/out ...
 set -euo pipefail
-NAME=gaacnn-small-mse-0.013
+NAME=${NAME:-gaacnn-small-mse-0.013}  # or mshp-N64M96-mse-0.013 (the control: 8.8 MB more; not both at once)
 MINUTES=${MINUTES:-7.5}
 SNAP_EVERY=${SNAP_EVERY:-150}  # seconds between snapshots (at most 3 of them, then the last)
 OUT=${OUT:?set OUT to the folder the snapshots go to}
@@ -30,12 +30,12 @@ cp .trunk/$NAME/*.csv .trunk/$NAME/config.json "trunks/$NAME/"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
 snapshot() {  # the trunk's checkpoint as it stands, compacted, into OUT (named by its step)
-  $PY - "$1" <<'EOF'
+  $PY - "$1" "$NAME" <<'EOF'
 import sys, torch
 from gaacnn import trunks
-run = trunks.ROOT / trunks.TRUNKS["gaacnn-small-mse-0.013"].out
+run = trunks.ROOT / trunks.TRUNKS[sys.argv[2]].out
 state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
-torch.save(trunks.compact(state), f"{sys.argv[1]}/trunk-{state['step']}.pt")
+torch.save(trunks.compact(state), f"{sys.argv[1]}/{sys.argv[2]}-{state['step']}.pt")
 print(f"snapshot at step {state['step']}", flush=True)
 EOF
   cp "runs/trunk/$NAME/train.csv" "$OUT/train.csv"
