@@ -20,8 +20,9 @@ tree a GPU machine receives stays under its 64 MiB limit.
     python -m gaacnn.trunks ship mshp-N64M96-mse-0.013                  # its cooldowns as the families (LADDERS)
     python -m gaacnn.trunks quick --minutes 60        # all of it, resumable: grow, cooldowns, ship (make train)
 
-On a lent GPU (``make gpu-continue``, 15 minutes of device time in all): the trunk continues at a larger
-batch with the learning rate scaled by the square root of the batch ratio and re-warmed from zero, the
+On a lent GPU (``make gpu-continue``, 15 minutes of device time in all): the trunk continues at 8x the
+batch with the learning rate raised by sqrt(2) (by sqrt(8), the square root of the batch ratio, it
+diverged) and re-warmed from zero, the
 training images held on the GPU and cropped there, the transforms in bf16 and the entropy models in
 float32 (``GPU_CONTINUE``). A GPU machine that reaches no network and takes a 64 MiB tree gets the
 data, the wheels and the trunk from ``scripts/gpu_bundle.sh`` and runs ``scripts/gpu_continue.sh``
