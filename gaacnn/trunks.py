@@ -22,10 +22,11 @@ tree a GPU machine receives stays under its 64 MiB limit.
 
 On a lent GPU (``make gpu-continue``, 15 minutes of device time in all): the trunk continues at 8x the
 batch with the learning rate raised by sqrt(2) (by sqrt(8), the square root of the batch ratio, it
-diverged) and re-warmed from zero, the training images held on the GPU and cropped there, the
-transforms in bf16 and the entropy models in float32 (``GPU_CONTINUE``). A GPU machine that reaches no network and takes a 64 MiB tree gets the
-data, the wheels and the trunk from ``scripts/gpu_bundle.sh`` and runs ``scripts/gpu_continue.sh``
-(first run on an H200 on November 30, 2026). Rehearsed on the CPU by tests/test_trunks.py.
+diverged) and re-warmed from zero, the training images held on the GPU and cropped there, the transforms
+in bf16 and the entropy models in float32 (``GPU_CONTINUE``). A GPU machine that reaches no network and
+takes a 64 MiB tree gets the data, the wheels and the trunk from ``scripts/gpu_bundle.sh`` and runs
+``scripts/gpu_continue.sh`` (first run on an H200 on November 30, 2026). Rehearsed on the CPU by
+tests/test_trunks.py.
 """
 
 from __future__ import annotations
