@@ -606,13 +606,14 @@ def plot_trunk_progress(runs: dict[str, Path], path: Path, cooled: dict[str, lis
         df = pd.read_csv(val)
         if df.empty:
             continue
-        hours = cpu_hours_at(df["step"].to_numpy(float), history.get("segments", []))
+        segments = history.get("segments", [])
+        hours = cpu_hours_at(df["step"].to_numpy(float), segments)
         style = curve_style(("control " if name.startswith("mshp") else "GAACNN ") + name, "measured here")
         style.update(marker="o", ms=3, lw=1.2)
         ax_psnr.plot(hours, df["psnr"], label=f"{name} (bpp {df['bpp'].iloc[-1]:.3f} at the end)", **style)
         ax_loss.plot(hours, df["loss"], label=name, **style)
-        for gpu in gpu_stretches(history.get("segments", [])):  # steps that cost no CPU-hours
-            x = float(cpu_hours_at(np.array([gpu["from_step"]], float), history["segments"])[0])
+        for gpu in gpu_stretches(segments):  # steps that cost no CPU-hours
+            x = float(cpu_hours_at(np.array([gpu["from_step"]], float), segments)[0])
             for ax in (ax_psnr, ax_loss):
                 ax.axvline(x, color=style.get("color"), ls=":", lw=1)
             ax_loss.annotate(f"{gpu['hardware']}: steps {gpu['from_step']:,}-{gpu['to_step']:,}, "
@@ -620,7 +621,7 @@ def plot_trunk_progress(runs: dict[str, Path], path: Path, cooled: dict[str, lis
                              fontsize=6, rotation=90, va="top", ha="right")
         points = cooled.get(name, [])
         if points:
-            at = cpu_hours_at(np.array([p["trunk_step"] for p in points], float), history.get("segments", []))
+            at = cpu_hours_at(np.array([p["trunk_step"] for p in points], float), segments)
             style.update(marker="D", ms=6, lw=1.0, ls="--")
             ax_psnr.plot(at, [p["psnr"] for p in points], label=f"{name}, cooled down at its lambda", **style)
             ax_loss.plot(at, [p["loss"] for p in points], **style)

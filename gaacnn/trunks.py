@@ -199,6 +199,17 @@ def cooled_points(name: str) -> list[dict]:
     return sorted(points, key=lambda p: (p["trunk_step"], p["steps"]))
 
 
+def progress_run(name: str) -> Path:
+    """The folder whose checkpoint and val.csv show the trunk's progress (notebook 04): runs/ on the
+    machine that grew it, else the copy in trunks/, else the last copy git history holds."""
+    local, stored = ROOT / _trunk(name).out, STORE / name
+    if (local / "val.csv").is_file():
+        return local
+    if (stored / "val.csv").is_file():
+        return stored
+    return from_history(name) or stored
+
+
 def _planned_steps(run: Path) -> int | None:
     """The length a cooldown folder was started with (None before its config is written)."""
     config = run / "config.json"
@@ -318,8 +329,8 @@ def main(argv: list[str] | None = None) -> None:
     names = [args.name] if args.name else list(TRUNKS)
     for name in names:
         if args.command == "grow" and args.gpu:  # --device cpu: the same settings rehearsed on the CPU
-            gpu = {**GPU_CONTINUE, "device": args.device.replace("auto", "cuda")}
-            grow(name, args.minutes, args.threads, **{**gpu, **({"lr": args.lr} if args.lr else {})})
+            gpu = {**GPU_CONTINUE, "device": args.device.replace("auto", "cuda"), "lr": args.lr or GPU_CONTINUE["lr"]}
+            grow(name, args.minutes, args.threads, **gpu)
         elif args.command == "grow":
             grow(name, args.minutes, args.threads, args.device)
         elif args.command == "store":

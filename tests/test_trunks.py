@@ -36,7 +36,11 @@ def test_a_stored_trunk_continues_on_a_fresh_clone(tiny_trunk):
     assert all(m.dtype == torch.bfloat16 for m in moments) and any((m > 0).any() for m in moments)
     assert all(small["model"][k].dtype == v.dtype for k, v in full["model"].items())  # weights stay float32
 
+    (run / "val.csv").write_text("step,loss\n3,1.0\n")
+    (stored.parent / "val.csv").write_text("step,loss\n3,1.0\n")
+    assert trunks.progress_run("tiny") == run  # notebook 04 plots the machine's own run first
     shutil.rmtree(tiny_trunk / "runs")  # a fresh clone has only trunks/
+    assert trunks.progress_run("tiny") == stored.parent
     assert trunks.restore("tiny") and not trunks.restore("tiny")
     result = trunks.grow("tiny", minutes=0, steps=5)
     assert result["step"] == 5
