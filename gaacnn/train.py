@@ -215,10 +215,11 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def segment(device: torch.device, world: int, from_step: int, to_step: int, seconds: float) -> dict:
-    """One stretch of a run on one machine: what it ran on and what it cost."""
+def segment(device: torch.device, world: int, from_step: int, to_step: int, seconds: float, batch: int) -> dict:
+    """One stretch of a run on one machine: what it ran on, at what batch (a comparison of equal steps,
+    the ablation's, must also compare equal batches) and what it cost."""
     workers = world if device.type == "cuda" else world * torch.get_num_threads()
-    return {"hardware": hardware(device, world), "kind": device.type, "workers": workers,
+    return {"hardware": hardware(device, world), "kind": device.type, "workers": workers, "batch": batch,
             "from_step": from_step, "to_step": to_step, "seconds": round(seconds, 1)}
 
 
@@ -352,7 +353,7 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
 
     def checkpoint() -> None:
         if rank == 0:
-            here = segment(device, world, first_step, step, elapsed - first_elapsed)
+            here = segment(device, world, first_step, step, elapsed - first_elapsed, cfg.batch)
             _atomic_save(
                 {"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
                  "step": step, "elapsed": elapsed, "rng": torch.get_rng_state(), "config": asdict(cfg),
@@ -439,7 +440,7 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
         print(f"stopped on request at step {step}; resume with --resume", flush=True)
     if rank == 0 and finished:
         model.update(force=True)
-    here = segment(device, world, first_step, step, elapsed - first_elapsed)
+    here = segment(device, world, first_step, step, elapsed - first_elapsed, cfg.batch)
     history = run_history(out, step, [*segments, here] if step > first_step else segments, parent)
     return {"step": step, "elapsed": elapsed, "val": last_val, "model": model, "finished": finished,
             "history": history}

@@ -227,6 +227,28 @@ def _step(path: Path) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=False)["step"]) if path.is_file() else -1
 
 
+def steps_by_batch(history: dict) -> dict[int | None, int]:
+    """Steps a run made at each batch size, its own segments only (None: a segment that predates the
+    record of its batch). The ablation pairs equal steps; a stretch at 8x the batch on a GPU must be
+    matched by one at the same batch on the other side."""
+    out: dict[int | None, int] = {}
+    for seg in history.get("segments", []):
+        out[seg.get("batch")] = out.get(seg.get("batch"), 0) + seg["to_step"] - seg["from_step"]
+    return out
+
+
+def describe(name: str) -> str:
+    """One line for ``trunks list``: where the trunk stands in runs/ and trunks/, and its steps per batch."""
+    run = ROOT / _trunk(name).out / "checkpoint.pt"
+    line = f"{name}: runs/ at step {_step(run)}, trunks/ at step {_step(STORE / name / 'checkpoint.pt')}"
+    if run.is_file():
+        history = torch.load(run, map_location="cpu", weights_only=False).get("history", {})
+        per = steps_by_batch(history)
+        line += " (" + ", ".join(f"batch {b or 'not recorded'}: {n:,} steps" for b, n in
+                                 sorted(per.items(), key=lambda kv: kv[0] or 0)) + ")"
+    return line
+
+
 def compact(state: dict) -> dict:
     """A training checkpoint for git: Adam's moments in bfloat16 (its exponent range keeps the tiny
     second moments that float16 would flush to zero), everything else as it was."""
@@ -321,18 +343,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=600, help="cooldown: its length")
     ap.add_argument("--gpu", action="store_true", help="grow: continue on a GPU with GPU_CONTINUE's settings")
     ap.add_argument("--lr", type=float, help="grow --gpu: another learning rate than GPU_CONTINUE's")
+    ap.add_argument("--until", type=int, help="grow: stop at this step (the control matching a GPU stretch)")
     args = ap.parse_args(argv)
     if args.command == "quick":  # grow every trunk by --minutes (0: not at all), then cooldowns and ship
         for entry in quick(args.minutes, args.threads):
             print(f"shipped {entry['name']}: {entry['steps']} steps, {entry.get('cpu_hours', 0):.2f} CPU-hours")
         return
     names = [args.name] if args.name else list(TRUNKS)
+    until = {"steps": args.until} if args.until else {}
     for name in names:
         if args.command == "grow" and args.gpu:  # --device cpu: the same settings rehearsed on the CPU
             gpu = {**GPU_CONTINUE, "device": args.device.replace("auto", "cuda"), "lr": args.lr or GPU_CONTINUE["lr"]}
-            grow(name, args.minutes, args.threads, **gpu)
+            grow(name, args.minutes, args.threads, **gpu, **until)
         elif args.command == "grow":
-            grow(name, args.minutes, args.threads, args.device)
+            grow(name, args.minutes, args.threads, args.device, **until)
         elif args.command == "store":
             print(f"{name}: {store(name)}")
         elif args.command == "restore":
@@ -346,8 +370,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit("cooldown needs --lmbda")
             cooldown(name, args.lmbda, args.steps, args.metric, args.threads)
         else:
-            run = ROOT / _trunk(name).out / "checkpoint.pt"
-            print(f"{name}: runs/ at step {_step(run)}, trunks/ at step {_step(STORE / name / 'checkpoint.pt')}")
+            print(describe(name))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@
 #   .trunk the GAACNN trunk's compact checkpoint, xz-compressed, and its logs.
 #   scripts/gpu_bundle.sh aside   # before the device call: tracked files no run needs go into a tar in /tmp
 #   scripts/gpu_bundle.sh back    # after it: they come back (git status is then as before)
+# Both trunks in one session (scripts/gpu_continue.sh says why two calls): run this once per NAME; before
+# the first call move the second trunk's folder out of .trunk (the data and one trunk fill the 64 MiB),
+# after it move it back; the second call carries .trunk alone.
 set -euo pipefail
 ASIDE=${ASIDE:-/tmp/gaacnn-aside.tar}
 KEEP='^(gaacnn|data|scripts)/|^(Makefile|pyproject.toml|requirements.txt|\.gitignore)$'
@@ -20,7 +23,7 @@ elif [ "${1:-}" = back ]; then
   tar xf "$ASIDE" && rm "$ASIDE" "$ASIDE.list" && git status --short
   exit
 fi
-NAME=${NAME:-gaacnn-small-mse-0.013}  # or mshp-N64M96-mse-0.013 (the control: 8.8 MB more; not both at once)
+NAME=${NAME:-gaacnn-small-mse-0.013}  # or mshp-N64M96-mse-0.013
 PY=${PY:-.venv/bin/python}
 
 mkdir -p .whl

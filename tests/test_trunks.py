@@ -90,6 +90,16 @@ def test_gpu_continuation_rehearsed_on_the_cpu(tiny_trunk):
     assert {float(s["step"]) for s in state["opt"]["state"].values()} == {6.0}
 
 
+def test_grow_until_a_step_and_each_segment_records_its_batch(tiny_trunk):
+    """``grow --until``: the control matches a GPU stretch step for step; the history says at which batch
+    each step ran, which the ablation's pairing of equal steps must compare too."""
+    trunks.main(["grow", "tiny", "--minutes", "0", "--until", "3"])
+    trunks.grow("tiny", minutes=0, steps=5, **{**trunks.GPU_CONTINUE, "device": "cpu", "batch": 4, "rewarm": 2})
+    state = torch.load(tiny_trunk / "runs" / "trunk" / "tiny" / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 5 and trunks.steps_by_batch(state["history"]) == {2: 3, 4: 2}
+    assert trunks.describe("tiny").endswith("(batch 2: 3 steps, batch 4: 2 steps)")
+
+
 def test_shipping_a_cooldown_reads_its_history(tiny_trunk, monkeypatch):
     from gaacnn import manifest, release
 
