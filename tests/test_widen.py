@@ -1,0 +1,86 @@
+"""Function-preserving widening (gaacnn.widen): the wider model decodes what the trained one did."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from gaacnn import widen
+from gaacnn.errors import GaacnnError
+from gaacnn.model import GAACNN
+from gaacnn.presets import get_preset
+
+# tiny with g_a's H/2 width apart from its latent's, as in small (32 against 40): the same modules then
+# exist in both models (a pooled skip between equal widths has no projection to widen).
+TINY = replace(get_preset("tiny"), name="tiny-6", width=6, synthesis_outputs=(8, 6, 6))
+TINY_WIDE = replace(TINY, name="tiny-wide", stem=6, width=12, synthesis_outputs=(12, 12, 12))
+
+
+def _trained_tiny(seed: int = 1) -> GAACNN:
+    """A tiny model whose every parameter is random, as a trained one's are (GDN's gamma included)."""
+    torch.manual_seed(seed)
+    model = GAACNN(TINY)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "gamma" in name and p.dim() == 2:  # GDN: positive couplings between all channels
+                p.copy_(p + 0.05 * torch.rand_like(p))
+            elif not name.endswith("quantiles"):
+                p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_the_wider_model_computes_what_the_trained_one_did(training):
+    small = _trained_tiny()
+    wide = widen.widen(small, TINY_WIDE)
+    assert sum(p.numel() for p in wide.g_a.parameters()) > sum(p.numel() for p in small.g_a.parameters())
+    x = torch.rand(2, 3, 64, 64)
+    small.train(training)
+    wide.train(training)
+    y_small, y_wide = small.g_a(x), wide.g_a(x)
+    torch.testing.assert_close(y_wide, y_small, rtol=1e-5, atol=1e-5 * y_small.abs().max().item())
+    y_hat = torch.round(y_small)
+    x_small = small.g_s(y_hat)
+    torch.testing.assert_close(wide.g_s(y_hat), x_small, rtol=1e-5, atol=1e-5 * x_small.abs().max().item())
+
+
+def test_new_channels_learn_from_the_first_step():
+    """The zero weights into old outputs get gradients: widening is not a dead end."""
+    wide = widen.widen(_trained_tiny(), TINY_WIDE)
+    out = wide.g_s(torch.round(wide.g_a(torch.rand(1, 3, 64, 64))))
+    out.square().mean().backward()
+    head = wide.g_s.head[1].weight  # conv(C0 -> 3): its inputs 4.. are new channels
+    assert torch.all(head[:, TINY.stem:] == 0) and head.grad[:, TINY.stem:].abs().sum() > 0
+
+
+def test_widening_refuses_another_latent_size():
+    with pytest.raises(GaacnnError, match="latent"):
+        widen.widen(_trained_tiny(), replace(TINY_WIDE, latent=12))
+
+
+def test_a_widened_checkpoint_carries_adams_moments(tmp_path):
+    small = _trained_tiny()
+    opt = torch.optim.Adam([p for n, p in small.named_parameters() if not n.endswith("quantiles")])
+    small(torch.rand(1, 3, 64, 64))["x_hat"].mean().backward()
+    opt.step()
+    aux = torch.optim.Adam([p for n, p in small.named_parameters() if n.endswith("quantiles")])
+    source = tmp_path / "small.pt"
+    torch.save({"model": small.state_dict(), "opt": opt.state_dict(), "aux_opt": aux.state_dict(), "step": 1,
+                "config": {"arch": "gaacnn", "preset": "tiny-6", "context": True}}, source)
+    import gaacnn.presets as presets
+
+    presets.PRESETS.update({"tiny-6": TINY, "tiny-wide": TINY_WIDE})
+    try:
+        state = torch.load(widen.widen_checkpoint(source, "tiny-wide", tmp_path / "wide.pt"), weights_only=False)
+        wide = GAACNN("tiny-wide")
+        wide.load_state_dict(state["model"])
+        head = [n for n, _ in wide.named_parameters() if not n.endswith("quantiles")].index("g_s.head.1.weight")
+        moment = state["opt"]["state"][head]["exp_avg_sq"]
+        assert moment.shape == wide.g_s.head[1].weight.shape and torch.all(moment[:, TINY.stem:] == 0)
+        assert moment[:, : TINY.stem].abs().sum() > 0 and state["config"]["preset"] == "tiny-wide"
+        fresh = torch.optim.Adam([p for n, p in wide.named_parameters() if not n.endswith("quantiles")])
+        fresh.load_state_dict(state["opt"])
+        wide(torch.rand(1, 3, 64, 64))["x_hat"].mean().backward()
+        fresh.step()  # the moments' shapes line up with the wider parameters
+    finally:
+        del presets.PRESETS["tiny-6"], presets.PRESETS["tiny-wide"]
