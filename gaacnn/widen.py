@@ -27,6 +27,9 @@ from .errors import GaacnnError
 from .model import GAACNN
 from .presets import Preset
 
+# The entropy models' coding tables (CompressAI buffers), the same whatever the transforms' widths.
+CODING_TABLES = ("_offset", "_quantized_cdf", "_cdf_length")
+
 
 def _io_dims(module: nn.Module) -> tuple[int, int] | None:
     """(output dim, input dim) of a convolution's weight; None for anything else."""
@@ -62,7 +65,8 @@ def widen_state(trained: GAACNN, wide: GAACNN) -> dict[str, Tensor]:
     for key, fresh in wide.state_dict().items():
         if key not in old:
             raise GaacnnError(f"{key} has no counterpart in the trained model: the presets differ in more than width")
-        state[key] = widened_tensor(old[key], fresh, dims.get(key)) if fresh.dim() else old[key].clone()
+        table = key.rsplit(".", 1)[-1] in CODING_TABLES  # sized by update(), not by the widths
+        state[key] = old[key].clone() if table or not fresh.dim() else widened_tensor(old[key], fresh, dims.get(key))
     return state
 
 

@@ -45,8 +45,13 @@ def test_the_wider_model_computes_what_the_trained_one_did(training):
 
 
 def test_new_channels_learn_from_the_first_step():
-    """The zero weights into old outputs get gradients: widening is not a dead end."""
-    wide = widen.widen(_trained_tiny(), TINY_WIDE)
+    """The zero weights into old outputs get gradients: widening is not a dead end. (The trained model's
+    coding tables are built, as a shipped model's are: they carry over as they are.)"""
+    small = _trained_tiny()
+    small.update(force=True)
+    wide = widen.widen(small, TINY_WIDE)
+    table = wide.entropy_bottleneck._quantized_cdf
+    assert table.numel() and torch.equal(table, small.entropy_bottleneck._quantized_cdf)
     out = wide.g_s(torch.round(wide.g_a(torch.rand(1, 3, 64, 64))))
     out.square().mean().backward()
     head = wide.g_s.head[1].weight  # conv(C0 -> 3): its inputs 4.. are new channels
