@@ -37,6 +37,10 @@ MODELS = {
     # would cost (benchmarks/results/latent_gain_top_gaacnn.txt)
     "small x2": dict(arch="gaacnn", preset=replace(PRESETS["small"], name="small-x2", stem=32, width=64, latent=80,
                                                    hyper=64, synthesis_outputs=(80, 64, 64))),
+    # small widened where the control is wider (H/2-H/8 at 64 channels; gaacnn.widen grows a trained small
+    # into it), and the control at about its size
+    "medium": dict(arch="gaacnn", preset="medium"),
+    "mshp N=96 M=96": dict(arch="mshp", N=96, M=96),
 }
 DEFAULT = ["paper-low (M=192)", "paper-high (M=320)", "mshp N=128 M=192 (CompressAI)"]
 
