@@ -23,6 +23,7 @@ from gaacnn.loss import rate_distortion
 from gaacnn.presets import PRESETS
 from gaacnn.registry import build_model
 from gaacnn.transforms import count_parameters
+from gaacnn.widen import MEDIUM
 
 MODELS = {
     "paper-low (M=192)": dict(arch="gaacnn", preset="paper-low"),
@@ -39,7 +40,7 @@ MODELS = {
                                                    hyper=64, synthesis_outputs=(80, 64, 64))),
     # small widened where the control is wider (H/2-H/8 at 64 channels; gaacnn.widen grows a trained small
     # into it), and the control at about its size
-    "medium": dict(arch="gaacnn", preset="medium"),
+    "medium": dict(arch="gaacnn", preset=MEDIUM),
     "mshp N=96 M=96": dict(arch="mshp", N=96, M=96),
 }
 DEFAULT = ["paper-low (M=192)", "paper-high (M=320)", "mshp N=128 M=192 (CompressAI)"]

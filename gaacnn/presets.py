@@ -39,12 +39,6 @@ PRESETS: dict[str, Preset] = {
     # M -> N1 -> N1 (40, 32, 32): N1 = N2 here, so only the middle stage is narrower than the
     # authors' M -> M -> N2 (40, 40, 32), by 8 channels.
     "small": Preset("small", 16, 32, 40, 32, 1, 2, 2, 11, 12, (24, 48), 1, synthesis_outputs=(40, 32, 32)),
-    # small with g_a's H/2 and g_s's H/8-H/2 stages as wide as the control's (64 channels; 3.05 M
-    # parameters, 1.8-1.9x small's CPU step): small's top is capped by its transforms, and gaacnn.widen
-    # grows a trained small model into this one without changing what it computes. Measured: widened from
-    # the trunk and cooled down 1,500 steps at lambda 0.1, it codes where small does (+0.01 dB on Kodak,
-    # benchmarks/results/widen_top_gaacnn.txt); a long constant-lr stretch is untested (a GPU job).
-    "medium": Preset("medium", 16, 64, 40, 32, 1, 2, 2, 11, 12, (24, 48), 1, synthesis_outputs=(64, 64, 64)),
     # For unit tests only: same code paths, a few thousand parameters.
     "tiny": Preset("tiny", 4, 8, 8, 8, 1, 1, 1, 5, 4, (8, 8), 1, gat_dropout=0.0),
 }

@@ -30,6 +30,7 @@ from .loss import rate_distortion
 from .quantization import straight_through
 from .registry import build_model
 from .weights import complete_state, load_into
+from .widen import preset_named
 
 
 class TrainingDiverged(GaacnnError):
@@ -301,7 +302,8 @@ def _train(cfg: TrainConfig, resume: bool, progress: bool, rank: int, world: int
     ckpt_path = out / "checkpoint.pt"
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.arch, cfg.preset, cfg.context).to(device)
+    preset = preset_named(cfg.preset) if cfg.arch == "gaacnn" else cfg.preset  # a widened one too
+    model = build_model(cfg.arch, preset, cfg.context).to(device)
     straight_through(model, cfg.ste)
     resuming = resume and ckpt_path.exists()
     if cfg.init and not resuming:  # a resumed run has its weights; its init file may be gone since

@@ -25,7 +25,23 @@ from torch import Tensor, nn
 
 from .errors import GaacnnError
 from .model import GAACNN
-from .presets import Preset
+from .presets import Preset, get_preset
+
+# small with g_a's H/2 and g_s's H/8-H/2 stages as wide as the control's (64 channels; 3.05 M parameters,
+# 1.8-1.9x small's CPU step, benchmarks/results/train_throughput_cpu_medium.txt). Measured: widened from the
+# trunk and cooled down 1,500 steps at lambda 0.1, it codes where small does (+0.01 dB on Kodak,
+# benchmarks/results/widen_top_gaacnn.txt); a long constant-lr stretch is untested (a GPU job). It lives here,
+# not in presets.PRESETS, because that module's source is part of every cached model row's code hash
+# (evaluate.MODEL_CODE): an experiment must not send every shipped model's evaluation back to be measured.
+MEDIUM = Preset("medium", 16, 64, 40, 32, 1, 2, 2, 11, 12, (24, 48), 1, synthesis_outputs=(64, 64, 64))
+WIDER = {MEDIUM.name: MEDIUM}
+
+
+def preset_named(name: str | Preset) -> Preset:
+    """A preset of presets.PRESETS or one of the widened ones here, by name."""
+    if isinstance(name, Preset):
+        return name
+    return WIDER[name] if name in WIDER else get_preset(name)
 
 # The entropy models' coding tables (CompressAI buffers), the same whatever the transforms' widths.
 CODING_TABLES = ("_offset", "_quantized_cdf", "_cdf_length")
@@ -73,7 +89,7 @@ def widen_state(trained: GAACNN, wide: GAACNN) -> dict[str, Tensor]:
 def widen(trained: GAACNN, preset: Preset | str, seed: int = 0) -> GAACNN:
     """A model of ``preset`` (wider transforms, same topology) that computes what ``trained`` does."""
     torch.manual_seed(seed)
-    wide = GAACNN(preset, context=trained.context)
+    wide = GAACNN(preset_named(preset), context=trained.context)
     wide.load_state_dict(widen_state(trained, wide))
     return wide
 
@@ -85,7 +101,7 @@ def widen_checkpoint(source: Path | str, preset: str, target: Path | str, seed: 
     state = torch.load(source, map_location="cpu", weights_only=False)
     if state.get("config", {}).get("arch", "gaacnn") != "gaacnn":
         raise GaacnnError(f"{source} is not a GAACNN checkpoint")
-    trained = GAACNN(state["config"]["preset"], context=state["config"].get("context", True))
+    trained = GAACNN(preset_named(state["config"]["preset"]), context=state["config"].get("context", True))
     trained.load_state_dict(state["model"])
     wide = widen(trained, preset, seed)
     shapes = dict(wide.named_parameters())

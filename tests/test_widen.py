@@ -63,7 +63,7 @@ def test_widening_refuses_another_latent_size():
         widen.widen(_trained_tiny(), replace(TINY_WIDE, latent=12))
 
 
-def test_a_widened_checkpoint_carries_adams_moments(tmp_path):
+def test_a_widened_checkpoint_carries_adams_moments(tmp_path, monkeypatch):
     small = _trained_tiny()
     opt = torch.optim.Adam([p for n, p in small.named_parameters() if not n.endswith("quantiles")])
     small(torch.rand(1, 3, 64, 64))["x_hat"].mean().backward()
@@ -72,20 +72,33 @@ def test_a_widened_checkpoint_carries_adams_moments(tmp_path):
     source = tmp_path / "small.pt"
     torch.save({"model": small.state_dict(), "opt": opt.state_dict(), "aux_opt": aux.state_dict(), "step": 1,
                 "config": {"arch": "gaacnn", "preset": "tiny-6", "context": True}}, source)
-    import gaacnn.presets as presets
+    monkeypatch.setitem(widen.WIDER, "tiny-6", TINY)
+    monkeypatch.setitem(widen.WIDER, "tiny-wide", TINY_WIDE)
+    state = torch.load(widen.widen_checkpoint(source, "tiny-wide", tmp_path / "wide.pt"), weights_only=False)
+    wide = GAACNN(TINY_WIDE)
+    wide.load_state_dict(state["model"])
+    head = [n for n, _ in wide.named_parameters() if not n.endswith("quantiles")].index("g_s.head.1.weight")
+    moment = state["opt"]["state"][head]["exp_avg_sq"]
+    assert moment.shape == wide.g_s.head[1].weight.shape and torch.all(moment[:, TINY.stem:] == 0)
+    assert moment[:, : TINY.stem].abs().sum() > 0 and state["config"]["preset"] == "tiny-wide"
+    fresh = torch.optim.Adam([p for n, p in wide.named_parameters() if not n.endswith("quantiles")])
+    fresh.load_state_dict(state["opt"])
+    wide(torch.rand(1, 3, 64, 64))["x_hat"].mean().backward()
+    fresh.step()  # the moments' shapes line up with the wider parameters
 
-    presets.PRESETS.update({"tiny-6": TINY, "tiny-wide": TINY_WIDE})
-    try:
-        state = torch.load(widen.widen_checkpoint(source, "tiny-wide", tmp_path / "wide.pt"), weights_only=False)
-        wide = GAACNN("tiny-wide")
-        wide.load_state_dict(state["model"])
-        head = [n for n, _ in wide.named_parameters() if not n.endswith("quantiles")].index("g_s.head.1.weight")
-        moment = state["opt"]["state"][head]["exp_avg_sq"]
-        assert moment.shape == wide.g_s.head[1].weight.shape and torch.all(moment[:, TINY.stem:] == 0)
-        assert moment[:, : TINY.stem].abs().sum() > 0 and state["config"]["preset"] == "tiny-wide"
-        fresh = torch.optim.Adam([p for n, p in wide.named_parameters() if not n.endswith("quantiles")])
-        fresh.load_state_dict(state["opt"])
-        wide(torch.rand(1, 3, 64, 64))["x_hat"].mean().backward()
-        fresh.step()  # the moments' shapes line up with the wider parameters
-    finally:
-        del presets.PRESETS["tiny-6"], presets.PRESETS["tiny-wide"]
+
+@pytest.mark.skipif(__import__("gaacnn.data", fromlist=["mirror_root"]).mirror_root() is None,
+                    reason="needs the data mirror")
+def test_training_continues_from_a_widened_checkpoint(tmp_path, monkeypatch):
+    """A cooldown of the widened trunk: train() builds the wider preset by name and takes its moments."""
+    from gaacnn.train import TrainConfig, train
+
+    monkeypatch.setitem(widen.WIDER, "tiny-6", TINY)
+    monkeypatch.setitem(widen.WIDER, "tiny-wide", TINY_WIDE)
+    base = dict(arch="gaacnn", metric="mse", lmbda=0.01, batch=1, patch=64, train_set="cid22-valid",
+                val_set="cid22-valid", val_every=0, ckpt_every=1, log_every=1, threads=1, warmup=0)
+    train(TrainConfig(preset="tiny-6", steps=2, out=str(tmp_path / "small"), **base), progress=False)
+    wide = widen.widen_checkpoint(tmp_path / "small" / "checkpoint.pt", "tiny-wide", tmp_path / "wide.pt")
+    result = train(TrainConfig(preset="tiny-wide", steps=2, init=str(wide), init_optimizer=True,
+                               out=str(tmp_path / "wide"), **base), progress=False)
+    assert result["model"].preset == TINY_WIDE and result["step"] == 2
