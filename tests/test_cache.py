@@ -48,3 +48,20 @@ def test_the_key_follows_the_code(cache, monkeypatch):
     assert calls == [40, 40]  # measured again, not read from the old row
     assert evaluate.prune(cache.parent) == [cache]  # the old code's row goes, the new one stays
     assert len(list(cache.parent.glob("*.json"))) == 1
+
+
+def test_every_shipped_model_has_rows_current_under_todays_model_code():
+    """The committed cache (what `make paper-figures` reads) answers for every shipped weights file under
+    the current model code hash. A change to a hashed module (evaluate.MODEL_CODE, presets included) sends
+    every model row back to be measured: this fails until the figures are regenerated, instead of the
+    next `make paper-figures` finding out."""
+    from pathlib import Path
+
+    from gaacnn import manifest
+
+    committed = Path(evaluate.__file__).resolve().parent.parent / "results" / "cache"
+    code = evaluate.code_hash("model")
+    current = {row["key"]["weights"] for row in (json.loads(f.read_text()) for f in committed.glob("*.json"))
+               if row["key"]["kind"] == "model" and row["key"]["code"] == code}
+    missing = [e["file"] for e in manifest.entries() if e["sha256"] not in current]
+    assert not missing, f"no cached rows under model code {code} for {missing}: regenerate the figures"
