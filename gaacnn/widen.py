@@ -43,6 +43,7 @@ def preset_named(name: str | Preset) -> Preset:
         return name
     return WIDER[name] if name in WIDER else get_preset(name)
 
+
 # The entropy models' coding tables (CompressAI buffers), the same whatever the transforms' widths.
 CODING_TABLES = ("_offset", "_quantized_cdf", "_cdf_length")
 
@@ -94,7 +95,7 @@ def widen(trained: GAACNN, preset: Preset | str, seed: int = 0) -> GAACNN:
     return wide
 
 
-def widen_checkpoint(source: Path | str, preset: str, target: Path | str, seed: int = 0) -> Path:
+def widen_checkpoint(source: Path | str, preset: Preset | str, target: Path | str, seed: int = 0) -> Path:
     """A training checkpoint (a trunk's) widened to ``preset``: the weights as ``widen`` makes them and
     Adam's moments with zeros for the new entries, so a cooldown can continue from it
     (``TrainConfig(init=target, init_optimizer=True)``); its history is the source's."""
@@ -113,6 +114,6 @@ def widen_checkpoint(source: Path | str, preset: str, target: Path | str, seed: 
             zeros = torch.zeros_like(shapes[name], dtype=moments[k].dtype)
             moments[k] = widened_tensor(moments[k], zeros)
     state["model"] = wide.state_dict()
-    state["config"] = {**state["config"], "preset": preset}
+    state["config"] = {**state["config"], "preset": preset_named(preset).name}
     torch.save(state, target)
     return Path(target)
