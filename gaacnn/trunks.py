@@ -240,10 +240,10 @@ def steps_by_batch(history: dict) -> dict[int | None, int]:
 def describe(name: str) -> str:
     """One line for ``trunks list``: where the trunk stands in runs/ and trunks/, and its steps per batch."""
     run = ROOT / _trunk(name).out / "checkpoint.pt"
-    line = f"{name}: runs/ at step {_step(run)}, trunks/ at step {_step(STORE / name / 'checkpoint.pt')}"
-    if run.is_file():
-        history = torch.load(run, map_location="cpu", weights_only=False).get("history", {})
-        per = steps_by_batch(history)
+    state = torch.load(run, map_location="cpu", weights_only=False) if run.is_file() else {"step": -1}
+    line = f"{name}: runs/ at step {state['step']}, trunks/ at step {_step(STORE / name / 'checkpoint.pt')}"
+    if "history" in state:
+        per = steps_by_batch(state["history"])
         line += " (" + ", ".join(f"batch {b or 'not recorded'}: {n:,} steps" for b, n in
                                  sorted(per.items(), key=lambda kv: kv[0] or 0)) + ")"
     return line

@@ -77,7 +77,7 @@ def widen_state(trained: GAACNN, wide: GAACNN) -> dict[str, Tensor]:
     if (trained.preset.latent, trained.preset.hyper) != (wide.preset.latent, wide.preset.hyper):
         raise GaacnnError("widening keeps the latent and hyper-latent sizes (M, N2): the entropy models carry over")
     old = trained.state_dict()
-    dims = {f"{name}.weight": _io_dims(m) for name, m in wide.named_modules() if _io_dims(m)}
+    dims = {f"{name}.weight": io for name, m in wide.named_modules() if (io := _io_dims(m))}
     state = {}
     for key, fresh in wide.state_dict().items():
         if key not in old:
@@ -105,14 +105,13 @@ def widen_checkpoint(source: Path | str, preset: Preset | str, target: Path | st
     trained = GAACNN(preset_named(state["config"]["preset"]), context=state["config"].get("context", True))
     trained.load_state_dict(state["model"])
     wide = widen(trained, preset, seed)
-    shapes = dict(wide.named_parameters())
-    names = [n for n, p in shapes.items() if not n.endswith(".quantiles") and p.requires_grad]  # main_parameters' order
+    from .train import main_parameters  # the optimizer's parameter order (train imports this module)
+
     opt = state["opt"]
-    for index, name in zip(opt["param_groups"][0]["params"], names):
+    for index, param in zip(opt["param_groups"][0]["params"], main_parameters(wide)):
         moments = opt["state"].get(index)
         for k in ("exp_avg", "exp_avg_sq") if moments else ():
-            zeros = torch.zeros_like(shapes[name], dtype=moments[k].dtype)
-            moments[k] = widened_tensor(moments[k], zeros)
+            moments[k] = widened_tensor(moments[k], torch.zeros_like(param, dtype=moments[k].dtype))
     state["model"] = wide.state_dict()
     state["config"] = {**state["config"], "preset": preset_named(preset).name}
     torch.save(state, target)
