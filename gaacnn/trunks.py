@@ -318,17 +318,24 @@ def grow(name: str, minutes: float, threads: int = 0, device: str = "auto", **ch
     return train(cfg, resume=True)
 
 
+def branch(name: str, start: Path | str, out: Path | str, lmbda: float, steps: int, metric: str = "mse",
+           threads: int = 0, **changes) -> dict:
+    """A run of the trunk's recipe from ``start`` (its checkpoint, a snapshot of it, or its widening by
+    ``gaacnn.widen``) with the start's Adam moments. As it stands a cooldown: lr falling linearly to 1 %
+    over ``steps``. ``changes`` override the recipe: ``preset`` (a widened start's),
+    ``decay=0.0, session_minutes=M`` (a constant-lr stretch, to compare trunks side by side)."""
+    cfg = replace(_trunk(name), metric=metric, lmbda=lmbda, steps=steps, decay=1.0, warmup=0, init=str(start),
+                  init_optimizer=True, out=str(out), val_every=steps, ckpt_every=min(250, steps), threads=threads)
+    return train(replace(cfg, **changes), resume=True)
+
+
 def cooldown(name: str, lmbda: float, steps: int, metric: str = "mse", threads: int = 0, tag: str = "") -> dict:
     """A branch of the trunk's current checkpoint at ``lmbda`` whose lr falls linearly to 1 % over
     ``steps``, continuing the trunk's Adam moments: what ships. Its history names the trunk and step."""
-    trunk = _trunk(name)
-    start = ROOT / trunk.out / "checkpoint.pt"
+    start = ROOT / _trunk(name).out / "checkpoint.pt"
     if not start.is_file():
         raise GaacnnError(f"no checkpoint in {start.parent}: grow or restore the trunk first")
-    out = cooldown_dir(name, metric, lmbda, tag)
-    cfg = replace(trunk, metric=metric, lmbda=lmbda, steps=steps, decay=1.0, warmup=0, init=str(start),
-                  init_optimizer=True, out=str(out), val_every=steps, ckpt_every=min(250, steps), threads=threads)
-    return train(cfg, resume=True)
+    return branch(name, start, cooldown_dir(name, metric, lmbda, tag), lmbda, steps, metric, threads)
 
 
 def main(argv: list[str] | None = None) -> None:

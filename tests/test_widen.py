@@ -102,3 +102,27 @@ def test_training_continues_from_a_widened_checkpoint(tmp_path, monkeypatch):
     result = train(TrainConfig(preset="tiny-wide", steps=2, init=str(wide), init_optimizer=True,
                                out=str(tmp_path / "wide"), **base), progress=False)
     assert result["model"].preset == TINY_WIDE and result["step"] == 2
+
+
+@pytest.mark.skipif(__import__("gaacnn.data", fromlist=["mirror_root"]).mirror_root() is None,
+                    reason="needs the data mirror")
+def test_a_widened_trunk_stretch_keeps_its_lr_and_continues_where_it_stopped(tmp_path, monkeypatch):
+    """benchmarks/widen_stretch.py: trunks.branch at constant lr from a widened trunk checkpoint re-warms,
+    then holds the trunk's lr (no decay), and a second call continues the stretch instead of restarting."""
+    from gaacnn import trunks
+    from gaacnn.train import TrainConfig, train
+
+    monkeypatch.setitem(widen.WIDER, "tiny-6", TINY)
+    monkeypatch.setitem(widen.WIDER, "tiny-wide", TINY_WIDE)
+    cfg = TrainConfig(arch="gaacnn", preset="tiny-6", metric="mse", lmbda=0.01, steps=10**7, decay=0.0, warmup=0,
+                      batch=1, patch=64, train_set="cid22-valid", val_set="cid22-valid", val_every=0, ckpt_every=1,
+                      log_every=1, threads=1, out=str(tmp_path / "trunk"))
+    monkeypatch.setattr(trunks, "TRUNKS", {"tiny": cfg})
+    train(replace(cfg, steps=2), progress=False)
+    wide = widen.widen_checkpoint(tmp_path / "trunk" / "checkpoint.pt", "tiny-wide", tmp_path / "wide.pt")
+    stretch = dict(preset="tiny-wide", decay=0.0, val_every=0, ckpt_every=1)
+    trunks.branch("tiny", wide, tmp_path / "stretch", 0.01, 3, threads=1, rewarm=2, **stretch)
+    result = trunks.branch("tiny", wide, tmp_path / "stretch", 0.01, 5, threads=1, rewarm=0, **stretch)
+    assert result["model"].preset == TINY_WIDE and result["step"] == 5
+    rates = [float(r.split(",")[7]) for r in (tmp_path / "stretch" / "train.csv").read_text().splitlines()[1:]]
+    assert rates == pytest.approx([cfg.lr / 2, cfg.lr, cfg.lr, cfg.lr, cfg.lr])  # re-warmed once, then held
