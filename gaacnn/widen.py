@@ -30,7 +30,8 @@ from .presets import Preset, get_preset
 # small with g_a's H/2 and g_s's H/8-H/2 stages as wide as the control's (64 channels; 3.05 M parameters,
 # 1.8-1.9x small's CPU step, benchmarks/results/train_throughput_cpu_medium.txt). Measured: widened from the
 # trunk and cooled down 1,500 steps at lambda 0.1, it codes where small does (+0.01 dB on Kodak,
-# benchmarks/results/widen_top_gaacnn.txt); a long constant-lr stretch is untested (a GPU job). It lives here,
+# benchmarks/results/widen_top_gaacnn.txt); grown beside small at constant lr for the same two CPU-hours, it ends
+# where small does (ahead per step, 1.8x the step; benchmarks/results/widen_stretch_gaacnn.txt). It lives here,
 # not in presets.PRESETS, because that module's source is part of every cached model row's code hash
 # (evaluate.MODEL_CODE): an experiment must not send every shipped model's evaluation back to be measured.
 MEDIUM = Preset("medium", 16, 64, 40, 32, 1, 2, 2, 11, 12, (24, 48), 1, synthesis_outputs=(64, 64, 64))
