@@ -36,8 +36,8 @@ def stretch(start: str, preset: str, out: str, minutes: float) -> int:
 
     ckpt = Path(out) / "checkpoint.pt"
     if minutes > 0:  # re-warmed once, at the start (the new weights' moments are zero), not when continued
-        trunks.branch(TRUNK, start, out, 0.013, 10**7, threads=1, preset=preset, decay=0.0,
-                      rewarm=0 if ckpt.is_file() else 100, val_every=0, ckpt_every=250, session_minutes=minutes)
+        trunks.branch(TRUNK, start, out, trunks.TRUNKS[TRUNK].lmbda, 10**7, threads=1, preset=preset, decay=0.0,
+                      rewarm=0 if ckpt.is_file() else 100, val_every=0, session_minutes=minutes)
     return int(torch.load(ckpt, map_location="cpu", weights_only=False)["step"]) if ckpt.is_file() else 0
 
 
@@ -79,16 +79,18 @@ def main() -> None:
     ap.add_argument("start", help="a checkpoint of the small trunk")
     ap.add_argument("--wide", default="medium", help="the widened preset (gaacnn.widen.WIDER)")
     ap.add_argument("--minutes", type=float, default=90.0, help="wall time of each stretch (both at once)")
-    ap.add_argument("--lmbda", type=float, default=0.013)
+    ap.add_argument("--lmbda", type=float, help="the cooldowns' lambda (default: the trunk's)")
     ap.add_argument("--cool-steps", type=int, default=400)
     ap.add_argument("--out", default="runs/widen-stretch")
     args = ap.parse_args()
+    from gaacnn.trunks import TRUNKS
+    from gaacnn.widen import widen_checkpoint
+
+    args.lmbda = args.lmbda or TRUNKS[TRUNK].lmbda
     os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "33554432")  # glibc keeps its memory: 13-19 % a step
     os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", "4294967296")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from gaacnn.widen import widen_checkpoint
-
     starts = {"small": args.start, args.wide: str(out / f"{args.wide}-start.pt")}
     if not Path(starts[args.wide]).is_file():
         widen_checkpoint(args.start, args.wide, starts[args.wide])
