@@ -50,22 +50,30 @@ def cool(start: str, preset: str, out: str, lmbda: float, steps: int) -> dict:
         return list(csv.DictReader(f))[-1]
 
 
+def model_of(run: str):
+    """The model a run's checkpoint holds, built from its config (GAACNN, a widened GAACNN, the control)."""
+    from gaacnn import weights
+    from gaacnn.registry import build_model
+    from gaacnn.widen import preset_named
+
+    cfg = json.loads((Path(run) / "config.json").read_text())
+    preset = preset_named(cfg["preset"]) if cfg["arch"] == "gaacnn" else cfg["preset"]
+    model = build_model(cfg["arch"], preset, cfg["context"])
+    weights.load_into(model, Path(run) / "checkpoint.pt")
+    return model
+
+
 def kodak(run: str) -> dict:
     """Kodak (24 images, real files) of a run's checkpoint, and its transforms' ceiling."""
     import numpy as np
     import torch
 
-    from gaacnn import weights
     from gaacnn.data import dataset_paths
     from gaacnn.diagnostics import quantization_gap
     from gaacnn.evaluate import _model_codec, load_images, mean_row, run_point
-    from gaacnn.model import GAACNN
-    from gaacnn.widen import preset_named
 
     torch.set_num_threads(1)
-    cfg = json.loads((Path(run) / "config.json").read_text())
-    model = GAACNN(preset_named(cfg["preset"]), context=cfg["context"])
-    weights.load_into(model, Path(run) / "checkpoint.pt")
+    model = model_of(run)
     model.update(force=True)
     model.eval()
     images = load_images(dataset_paths("kodak"))

@@ -621,7 +621,7 @@ def plot_trunk_progress(runs: dict[str, Path], path: Path, cooled: dict[str, lis
                              fontsize=6, rotation=90, va="top", ha="right")
         points = cooled.get(name, [])
         if points:
-            at = cpu_hours_at(np.array([p["trunk_step"] for p in points], float), segments)
+            at = [p["trunk_cpu_hours"] for p in points]  # the trunk's own, recorded where it branched
             style.update(marker="D", ms=6, lw=1.0, ls="--")
             ax_psnr.plot(at, [p["psnr"] for p in points], label=f"{name}, cooled down at its lambda", **style)
             ax_loss.plot(at, [p["loss"] for p in points], **style)

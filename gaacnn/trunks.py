@@ -18,6 +18,7 @@ tree a GPU machine receives stays under its 64 MiB limit.
     python -m gaacnn.trunks store gaacnn-small-mse-0.013                # compact copy into trunks/
     python -m gaacnn.trunks cooldown mshp-N64M96-mse-0.013 --lmbda 0.05 --steps 3000
     python -m gaacnn.trunks ship mshp-N64M96-mse-0.013                  # its cooldowns as the families (LADDERS)
+    python -m gaacnn.trunks record      # cooldowns at the trunks' own recipe under runs/ -> benchmarks/results
     python -m gaacnn.trunks quick --minutes 60        # all of it, resumable: grow, cooldowns, ship (make train)
 
 On a lent GPU (``make gpu-continue``, 15 minutes of device time in all): the trunk continues at 8x the
@@ -175,17 +176,29 @@ def quick(minutes: float = 0.0, threads: int = 0, families: tuple[str, ...] | No
     return shipped
 
 
-def cooled_points(name: str) -> list[dict]:
-    """Every finished cooldown of the trunk at the trunk's own metric and lambda found anywhere under
-    runs/: the trunk step it branched from, its length, and its last CID22-valid row. At a constant lr
-    the trunk's own validation is noisy; a cooldown at the same lambda says what the weights at that
-    step are worth once the lr has decayed (notebook 04's plot). A fresh clone has no runs/: none."""
+def cooled_log() -> Path:
+    """Where every cooled point is recorded, in git: runs/ does not outlive the machine that trained it
+    (a session on a new machine found runs/ empty, and the points notebook 04 had drawn went with it)."""
+    return ROOT / "benchmarks" / "results" / "trunk_cooldowns.csv"
+
+
+COOLED_FIELDS = ("trunk", "trunk_step", "trunk_cpu_hours", "steps", "loss", "bpp", "psnr", "run")
+
+
+def _own_cpu_hours(history: dict) -> float:
+    """CPU core-hours of a run's own segments (GPU segments cost none; its parent's are not counted)."""
+    return sum(s["seconds"] * s["workers"] / 3600 for s in history.get("segments", []) if s["kind"] == "cpu")
+
+
+def _found_under_runs(name: str) -> list[dict]:
+    """The finished cooldowns of the trunk at the trunk's own metric, lambda, batch and patch under runs/."""
     trunk = _trunk(name)
+    recipe = (trunk.metric, trunk.lmbda, 1.0, trunk.batch, trunk.patch)
     points = []
     for config in sorted((ROOT / "runs").rglob("config.json")):
         run = config.parent
         cfg = json.loads(config.read_text())
-        if (cfg.get("metric"), cfg.get("lmbda"), cfg.get("decay")) != (trunk.metric, trunk.lmbda, 1.0):
+        if tuple(cfg.get(k) for k in ("metric", "lmbda", "decay", "batch", "patch")) != recipe:
             continue
         val = run / "val.csv"
         rows = list(csv.DictReader(val.read_text().splitlines())) if val.is_file() else []
@@ -194,9 +207,46 @@ def cooled_points(name: str) -> list[dict]:
         parent = _parent(run)
         if Path(parent.get("run", "")).name != Path(trunk.out).name:
             continue
-        points.append({"trunk_step": parent["step"], "steps": int(cfg["steps"]), "run": str(run.relative_to(ROOT)),
+        points.append({"trunk": name, "trunk_step": parent["step"], "trunk_cpu_hours": _own_cpu_hours(parent),
+                       "steps": int(cfg["steps"]), "run": str(run.relative_to(ROOT)),
                        **{k: float(rows[-1][k]) for k in ("loss", "bpp", "psnr")}})
-    return sorted(points, key=lambda p: (p["trunk_step"], p["steps"]))
+    return points
+
+
+def _recorded() -> list[dict]:
+    log = cooled_log()
+    rows = list(csv.DictReader(log.read_text().splitlines())) if log.is_file() else []
+    ints, floats = ("trunk_step", "steps"), ("trunk_cpu_hours", "loss", "bpp", "psnr")
+    return [{**r, **{k: int(r[k]) for k in ints}, **{k: float(r[k]) for k in floats}} for r in rows]
+
+
+def cooled_points(name: str) -> list[dict]:
+    """Every finished cooldown of the trunk at the trunk's own recipe (metric, lambda, batch, patch):
+    those recorded in ``cooled_log()`` and those found anywhere under runs/, with the trunk step it
+    branched from, the trunk's CPU-hours there, its length and its last CID22-valid row. At a constant lr
+    the trunk's own validation is noisy; a cooldown at the same lambda says what the weights at that step
+    are worth once the lr has decayed (notebook 04's plot)."""
+    def key(p: dict) -> tuple:  # one cooldown, wherever its folder has been moved since it was recorded
+        return p["trunk_step"], p["steps"], f"{p['loss']:.5f}"
+
+    found = {key(p): p for p in _recorded() if p["trunk"] == name}
+    found.update({key(p): p for p in _found_under_runs(name)})
+    return sorted(found.values(), key=lambda p: (p["trunk_step"], p["steps"], p["run"]))
+
+
+def record_cooled() -> Path:
+    """Add every trunk's cooled points found under runs/ to ``cooled_log()`` (kept for git)."""
+    rows = [p for name in TRUNKS for p in cooled_points(name)]
+    rows += [p for p in _recorded() if p["trunk"] not in TRUNKS]  # a trunk retired since: its rows stay
+    log = cooled_log()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COOLED_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for p in sorted(rows, key=lambda p: (p["trunk"], p["trunk_step"], p["steps"], p["run"])):
+            writer.writerow({**p, "trunk_cpu_hours": f"{p['trunk_cpu_hours']:.4f}", "loss": f"{p['loss']:.5f}",
+                             "bpp": f"{p['bpp']:.5f}", "psnr": f"{p['psnr']:.4f}"})
+    return log
 
 
 def progress_run(name: str) -> Path:
@@ -271,6 +321,7 @@ def store(name: str) -> Path:
     for log in LOGS:
         if (run / log).is_file():
             shutil.copy2(run / log, target / log)
+    record_cooled()
     return target / "checkpoint.pt"
 
 
@@ -335,12 +386,14 @@ def cooldown(name: str, lmbda: float, steps: int, metric: str = "mse", threads: 
     start = ROOT / _trunk(name).out / "checkpoint.pt"
     if not start.is_file():
         raise GaacnnError(f"no checkpoint in {start.parent}: grow or restore the trunk first")
-    return branch(name, start, cooldown_dir(name, metric, lmbda, tag), lmbda, steps, metric, threads)
+    result = branch(name, start, cooldown_dir(name, metric, lmbda, tag), lmbda, steps, metric, threads)
+    record_cooled()
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m gaacnn.trunks", description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", choices=["grow", "store", "restore", "cooldown", "ship", "list", "quick"])
+    ap.add_argument("command", choices=["grow", "store", "restore", "cooldown", "ship", "list", "quick", "record"])
     ap.add_argument("name", nargs="?", help="a trunk (default: all, for grow/store/restore/list)")
     ap.add_argument("--minutes", type=float, default=60.0, help="grow: wall time of this session")
     ap.add_argument("--threads", type=int, default=0)
@@ -355,6 +408,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "quick":  # grow every trunk by --minutes (0: not at all), then cooldowns and ship
         for entry in quick(args.minutes, args.threads):
             print(f"shipped {entry['name']}: {entry['steps']} steps, {entry.get('cpu_hours', 0):.2f} CPU-hours")
+        return
+    if args.command == "record":  # the cooled points under runs/ into git's record (notebook 04's diamonds)
+        print(record_cooled())
         return
     names = [args.name] if args.name else list(TRUNKS)
     until = {"steps": args.until} if args.until else {}

@@ -212,3 +212,20 @@ def test_gpu_stretches_merge_adjacent_gpu_segments_and_skip_the_cpu():
     assert [(g["from_step"], g["to_step"], g["seconds"]) for g in figures.gpu_stretches(segments)] == [
         (10, 40, 10.0), (50, 60, 2.0)]
     assert list(figures.cpu_hours_at(np.array([10.0, 40.0, 50.0]), segments)) == [0.01, 0.01, 0.02]
+
+
+def test_cooled_points_are_recorded_in_git_and_outlive_runs(tiny_trunk):
+    """runs/ goes with the machine; the record under benchmarks/results keeps notebook 04's diamonds,
+    with the trunk's CPU-hours where each branched. A cooldown at another patch is not the trunk's recipe."""
+    trunks.grow("tiny", minutes=0, steps=2)
+    trunks.cooldown("tiny", lmbda=0.01, steps=1)  # records itself
+    trunks.branch("tiny", tiny_trunk / "runs" / "trunk" / "tiny" / "checkpoint.pt",
+                  tiny_trunk / "runs" / "patch" / "tiny-128px", 0.01, 1, threads=1, patch=128, batch=1)
+    assert trunks.record_cooled() == trunks.cooled_log()
+    before = trunks.cooled_points("tiny")
+    assert [(p["trunk_step"], p["steps"]) for p in before] == [(2, 1)] and before[0]["trunk_cpu_hours"] > 0
+    shutil.rmtree(tiny_trunk / "runs")  # a new machine
+    after = trunks.cooled_points("tiny")
+    assert [(p["trunk_step"], p["steps"], p["run"]) for p in after] == [(2, 1, "runs/trunk/tiny-cool-mse-0.01")]
+    assert after[0]["loss"] == pytest.approx(before[0]["loss"], abs=1e-5)
+    assert after[0]["trunk_cpu_hours"] == pytest.approx(before[0]["trunk_cpu_hours"], abs=1e-4)
