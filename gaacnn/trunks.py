@@ -83,17 +83,22 @@ GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 2**0.5, rewarm=300, prelo
 # With 3,000 steps its top, 0.05, reaches 0.836 bpp. GAACNN small's rate barely moves (0.2 for 2,000
 # steps: 0.495 bpp), nor does it from a start with a quantizer of half the step (latent_gain_top_gaacnn.txt):
 # its transforms cap it near 29.2 dB, so its ladder keeps 400-step cooldowns.
+# The cooldowns train on 2 x 256-px crops, the trunk on 8 x 128 px (the same pixels a step, the same cost): a
+# 128-px crop gives GAACNN's GAT hyperprior a 2 x 2 graph and its context an 8 x 8 latent, and from the same
+# trunk step a 256-px cooldown coded Kodak with 17 % fewer bits at 0.03 dB less, the control's with 6 % fewer
+# (benchmarks/results/cooldown_patch_kodak.txt). Both families cool down alike, so the ablation stays fair.
+_CROPS = dict(batch=2, patch=256)
 LADDERS: dict[str, dict] = {
     "control mshp mse": {"trunk": "mshp-N64M96-mse-0.013", "prefix": "mshp-N64M96-mse", "metric": "mse",
-                         "lambdas": (0.0005, 0.0025, 0.013, 0.05), "steps": 3000, "precision": "int8"},
+                         "lambdas": (0.0005, 0.0025, 0.013, 0.05), "steps": 3000, "precision": "int8", **_CROPS},
     "control mshp ms-ssim": {"trunk": "mshp-N64M96-mse-0.013", "prefix": "mshp-N64M96-ms-ssim", "metric": "ms-ssim",
-                             "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 600, "precision": "int8"},
+                             "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 600, "precision": "int8", **_CROPS},
     # GAACNN small: its MSE top, 0.1, sits 0.25 dB under what its transforms decode from the unrounded
     # latent (quantization_gap_kodak.txt); a step costs 3x the control's here, so 400 steps per cooldown.
     "GAACNN small mse": {"trunk": "gaacnn-small-mse-0.013", "prefix": "gaacnn-small-mse", "metric": "mse",
-                         "lambdas": (0.0009, 0.0035, 0.013, 0.1), "steps": 400, "precision": "int8"},
+                         "lambdas": (0.0009, 0.0035, 0.013, 0.1), "steps": 400, "precision": "int8", **_CROPS},
     "GAACNN small ms-ssim": {"trunk": "gaacnn-small-mse-0.013", "prefix": "gaacnn-small-ms-ssim", "metric": "ms-ssim",
-                             "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 400, "precision": "int8"},
+                             "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 400, "precision": "int8", **_CROPS},
 }
 # Families still shipped from the chains of fine-tunes that came before the trunks (docs/training-log.md):
 # each went when its ladder shipped, which a ladder does only when it raises the family's Kodak BD-PSNR
@@ -109,6 +114,12 @@ def cooldown_steps(ladder: dict) -> dict[float, int]:
     if len(lengths) != len(ladder["lambdas"]):
         raise GaacnnError(f"{len(lengths)} cooldown lengths for {len(ladder['lambdas'])} lambdas")
     return dict(zip(ladder["lambdas"], lengths))
+
+
+def cooldown_crops(ladder: dict) -> tuple[int, int]:
+    """The batch and patch a ladder's cooldowns train on: its own, else its trunk's."""
+    trunk = _trunk(ladder["trunk"])
+    return ladder.get("batch", trunk.batch), ladder.get("patch", trunk.patch)
 
 
 def ladder_names() -> dict[str, tuple[str, str, float]]:
@@ -167,11 +178,12 @@ def quick(minutes: float = 0.0, threads: int = 0, families: tuple[str, ...] | No
     for family in families:
         ladder = LADDERS[family]
         now = _step(ROOT / _trunk(ladder["trunk"]).out / "checkpoint.pt")
+        crops = cooldown_crops(ladder)
         for lm, steps in cooldown_steps(ladder).items():
             run = cooldown_dir(ladder["trunk"], ladder["metric"], lm)
-            if run.is_dir() and (branch_step(run) not in (-1, now) or _planned_steps(run) not in (None, steps)):
-                shutil.rmtree(run)  # branched from an older trunk, or of another length: redo it
-            cooldown(ladder["trunk"], lm, steps, ladder["metric"], threads)
+            if run.is_dir() and (branch_step(run) not in (-1, now) or _planned(run) not in (None, (steps, *crops))):
+                shutil.rmtree(run)  # branched from an older trunk, or of another length or patch: redo it
+            cooldown(ladder["trunk"], lm, steps, ladder["metric"], threads, batch=crops[0], patch=crops[1])
         shipped += ship_ladder(family)
     return shipped
 
@@ -260,10 +272,13 @@ def progress_run(name: str) -> Path:
     return from_history(name) or stored
 
 
-def _planned_steps(run: Path) -> int | None:
-    """The length a cooldown folder was started with (None before its config is written)."""
+def _planned(run: Path) -> tuple[int, int, int] | None:
+    """The length, batch and patch a cooldown folder was started with (None before its config is written)."""
     config = run / "config.json"
-    return int(json.loads(config.read_text())["steps"]) if config.is_file() else None
+    if not config.is_file():
+        return None
+    cfg = json.loads(config.read_text())
+    return int(cfg["steps"]), int(cfg["batch"]), int(cfg["patch"])
 
 
 def _trunk(name: str) -> TrainConfig:
@@ -380,13 +395,15 @@ def branch(name: str, start: Path | str, out: Path | str, lmbda: float, steps: i
     return train(replace(cfg, **changes), resume=True)
 
 
-def cooldown(name: str, lmbda: float, steps: int, metric: str = "mse", threads: int = 0, tag: str = "") -> dict:
+def cooldown(name: str, lmbda: float, steps: int, metric: str = "mse", threads: int = 0, tag: str = "",
+             **crops) -> dict:
     """A branch of the trunk's current checkpoint at ``lmbda`` whose lr falls linearly to 1 % over
-    ``steps``, continuing the trunk's Adam moments: what ships. Its history names the trunk and step."""
+    ``steps``, continuing the trunk's Adam moments: what ships. Its history names the trunk and step.
+    ``crops``: another ``batch`` and ``patch`` than the trunk's (a ladder's, ``cooldown_crops``)."""
     start = ROOT / _trunk(name).out / "checkpoint.pt"
     if not start.is_file():
         raise GaacnnError(f"no checkpoint in {start.parent}: grow or restore the trunk first")
-    result = branch(name, start, cooldown_dir(name, metric, lmbda, tag), lmbda, steps, metric, threads)
+    result = branch(name, start, cooldown_dir(name, metric, lmbda, tag), lmbda, steps, metric, threads, **crops)
     record_cooled()
     return result
 
@@ -401,6 +418,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lmbda", type=float, help="cooldown: the lambda that ships")
     ap.add_argument("--metric", default="mse", choices=["mse", "ms-ssim"])
     ap.add_argument("--steps", type=int, default=600, help="cooldown: its length")
+    ap.add_argument("--batch", type=int, help="cooldown: another batch than the trunk's")
+    ap.add_argument("--patch", type=int, help="cooldown: another patch than the trunk's (256: 2 x 256 px)")
     ap.add_argument("--gpu", action="store_true", help="grow: continue on a GPU with GPU_CONTINUE's settings")
     ap.add_argument("--lr", type=float, help="grow --gpu: another learning rate than GPU_CONTINUE's")
     ap.add_argument("--until", type=int, help="grow: stop at this step (the control matching a GPU stretch)")
@@ -431,7 +450,8 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "cooldown":
             if args.lmbda is None:
                 raise SystemExit("cooldown needs --lmbda")
-            cooldown(name, args.lmbda, args.steps, args.metric, args.threads)
+            crops = {k: v for k, v in (("batch", args.batch), ("patch", args.patch)) if v}
+            cooldown(name, args.lmbda, args.steps, args.metric, args.threads, **crops)
         else:
             print(describe(name))
 

@@ -229,3 +229,25 @@ def test_cooled_points_are_recorded_in_git_and_outlive_runs(tiny_trunk):
     assert [(p["trunk_step"], p["steps"], p["run"]) for p in after] == [(2, 1, "runs/trunk/tiny-cool-mse-0.01")]
     assert after[0]["loss"] == pytest.approx(before[0]["loss"], abs=1e-5)
     assert after[0]["trunk_cpu_hours"] == pytest.approx(before[0]["trunk_cpu_hours"], abs=1e-4)
+
+
+def test_a_ladder_cools_down_on_its_own_patch(tiny_trunk, monkeypatch):
+    """A ladder may cool down on larger crops than its trunk grows on (the same pixels a step): its
+    cooldowns train at the ladder's batch and patch, and changing them redoes the cooldowns."""
+    import json
+
+    from gaacnn import manifest
+
+    monkeypatch.setattr(manifest, "WEIGHTS_DIR", tiny_trunk / "weights")
+    monkeypatch.setattr(manifest, "MANIFEST", tiny_trunk / "weights" / "manifest.json")
+    ladder = {"trunk": "tiny", "prefix": "tiny-mse", "metric": "mse", "lambdas": (0.01,), "steps": 1,
+              "precision": "int8"}
+    monkeypatch.setattr(trunks, "LADDERS", {"tiny ladder": ladder})
+    trunks.grow("tiny", minutes=0, steps=2)
+    config = trunks.cooldown_dir("tiny", "mse", 0.01) / "config.json"
+    assert trunks.cooldown_crops(ladder) == (2, 64)  # the trunk's
+    trunks.quick()
+    assert (json.loads(config.read_text())["batch"], json.loads(config.read_text())["patch"]) == (2, 64)
+    ladder.update(batch=1, patch=128)
+    trunks.quick()
+    assert (json.loads(config.read_text())["batch"], json.loads(config.read_text())["patch"]) == (1, 128)
