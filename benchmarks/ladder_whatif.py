@@ -7,6 +7,9 @@ same metric (GAACNN against the control). JPEG's and the shipped families' point
 evaluation cache (``results/cache``), measured the way ``make paper-figures`` measures them.
 
     python benchmarks/ladder_whatif.py "GAACNN small mse" runs/a runs/b runs/c runs/d
+    python benchmarks/ladder_whatif.py "GAACNN small mse" runs/b runs/c runs/d --shipped gaacnn-small-mse-0.0009
+
+``--shipped``: a shipped model of the family stands in for a rung that has no run (its cached Kodak point).
 
 Results: benchmarks/results/cooldown_patch_kodak.txt (the 256-px ladder).
 """
@@ -46,6 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("family", choices=sorted(RIVAL), help="the shipped family the runs would replace")
     ap.add_argument("runs", nargs="+", help="cooldown run folders (config.json + checkpoint.pt), one per lambda")
+    ap.add_argument("--shipped", nargs="*", default=[], help="shipped models of the family that stand in for rungs")
     args = ap.parse_args()
     from gaacnn import manifest
     from gaacnn.figures import images_for, measured_codec_curves, measured_model_curves
@@ -57,13 +61,14 @@ def main() -> None:
     shipped = {c["label"].split(" (")[0]: c for c in measured_model_curves(
         "kodak", images, [e for e in manifest.entries() if e["family"] in (args.family, RIVAL[args.family])],
         manifest.load, progress=False)}
+    names = [Path(r).name for r in args.runs] + [f"{n} (shipped, stands in)" for n in args.shipped]
+    coded += [{**shipped[args.family]["entries"][n], "ceiling": float("nan")} for n in args.shipped]
     order = sorted(range(len(coded)), key=lambda i: coded[i]["bpp"])
     ladder = {k: [coded[i][k] for i in order] for k in ("bpp", "psnr-rgb")}
     print(f"# Kodak, 24 images, real files; against {jpeg['label']}")
     print("run                                              bpp     PSNR dB  g_s(y) dB")
     for i in order:
-        print(f"{Path(args.runs[i]).name:48s} {coded[i]['bpp']:.4f}  {coded[i]['psnr-rgb']:7.3f}  "
-              f"{coded[i]['ceiling']:9.2f}")
+        print(f"{names[i]:48s} {coded[i]['bpp']:.4f}  {coded[i]['psnr-rgb']:7.3f}  {coded[i]['ceiling']:9.2f}")
     print(_line("these runs as a ladder, against JPEG", _bd(jpeg, ladder)))
     print(_line(f"shipped {args.family}, against JPEG", _bd(jpeg, shipped[args.family])))
     rival = shipped[RIVAL[args.family]]
