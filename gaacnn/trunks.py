@@ -82,7 +82,7 @@ GPU_CONTINUE = dict(device="cuda", batch=64, lr=3e-4 * 2**0.5, rewarm=300, prelo
 # coded Kodak at 0.733 bpp after 600 steps and 0.925 after 3,000 (benchmarks/results/cooldown_length_kodak.txt).
 # With 3,000 steps its top, 0.05, reaches 0.836 bpp. GAACNN small's rate barely moves (0.2 for 2,000
 # steps: 0.495 bpp), nor does it from a start with a quantizer of half the step (latent_gain_top_gaacnn.txt):
-# its transforms cap it near 29.2 dB, so its ladder keeps 400-step cooldowns.
+# its transforms cap it near 29.2 dB, so its top stays short of 0.8 bpp.
 # The cooldowns train on 2 x 256-px crops, the trunk on 8 x 128 px (the same pixels a step, the same cost): a
 # 128-px crop gives GAACNN's GAT hyperprior a 2 x 2 graph and its context an 8 x 8 latent, and from the same
 # trunk step a 256-px cooldown coded Kodak with 17 % fewer bits at 0.03 dB less, the control's with 6 % fewer
