@@ -457,6 +457,27 @@ def _family_key(label: str) -> tuple[str, bool]:
     return words[-1], "GPU" in words
 
 
+def best_family(curves: list[dict], anchor: dict, arch: str, metric: str) -> dict | None:
+    """Of the measured families of ``arch`` ('GAACNN small') trained for ``metric``, CPU-only or
+    GPU-continued ('GAACNN small GPU mse'), the one highest above ``anchor`` in BD quality (PSNR for
+    MSE, MS-SSIM in dB for MS-SSIM; pchip, which ranks curves the cubic fit refuses): what the paper's
+    own number is set beside. None without one that overlaps the anchor."""
+    from .bd import bd_quality
+
+    quality = "psnr-rgb" if metric == "mse" else "ms-ssim-db-rgb"
+    best, best_score = None, -np.inf
+    for c in curves:
+        if not (is_model_curve(c) and c["label"].startswith(arch + " ") and _family_key(c["label"])[0] == metric):
+            continue
+        try:
+            score = bd_quality(anchor["bpp"], anchor[quality], c["bpp"], c[quality], "pchip")
+        except ValueError:  # no overlap with the anchor, or not a rate-distortion curve
+            continue
+        if score > best_score:
+            best, best_score = c, score
+    return best
+
+
 def ablation_table(curves: list[dict]) -> tuple[pd.DataFrame, str | None]:
     """Each measured GAACNN family against the control family trained the same way (same metric,
     both on CPU or both on GPU), pchip and cubic; one row per pair, with its anchor. A family with

@@ -93,18 +93,28 @@ LADDERS: dict[str, dict] = {
                          "lambdas": (0.0005, 0.0025, 0.013, 0.05), "steps": 3000, "precision": "int8", **_CROPS},
     "control mshp ms-ssim": {"trunk": "mshp-N64M96-mse-0.013", "prefix": "mshp-N64M96-ms-ssim", "metric": "ms-ssim",
                              "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 600, "precision": "int8", **_CROPS},
-    # GAACNN small: 1,200-step cooldowns on 256 px from trunk step 34,723 measured +2.889 dB BD-PSNR against
-    # JPEG on Kodak (cooldown_patch_kodak.txt, the 0.0009 rung stood in by the shipped one), 400-step ones on
-    # 128 px from 19,283 ship +2.304; at 0.013 on 128 px 1,200 steps bought -1.4 % loss over 400.
-    "GAACNN small mse": {"trunk": "gaacnn-small-mse-0.013", "prefix": "gaacnn-small-mse", "metric": "mse",
-                         "lambdas": (0.0009, 0.0035, 0.013, 0.1), "steps": 1200, "precision": "int8", **_CROPS},
-    "GAACNN small ms-ssim": {"trunk": "gaacnn-small-mse-0.013", "prefix": "gaacnn-small-ms-ssim", "metric": "ms-ssim",
-                             "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 400, "precision": "int8", **_CROPS},
+    # GAACNN small: its trunk ran steps 25,059-28,732 at batch 64 on an H200, so its ladders are "GPU"
+    # families (ship_ladder checks), which the ablation pairs only with a control that had such a stretch.
+    # 1,200-step cooldowns on 256 px from trunk step 34,723 measured +2.889 dB BD-PSNR against JPEG on Kodak
+    # (cooldown_patch_kodak.txt, the 0.0009 rung stood in by the CPU one); at 0.013 on 128 px 1,200 steps
+    # bought -1.4 % loss over 400.
+    "GAACNN small GPU mse": {"trunk": "gaacnn-small-mse-0.013", "prefix": "gaacnn-small-gpu-mse", "metric": "mse",
+                             "lambdas": (0.0009, 0.0035, 0.013, 0.1), "steps": 1200, "precision": "int8", **_CROPS},
+    "GAACNN small GPU ms-ssim": {"trunk": "gaacnn-small-mse-0.013", "prefix": "gaacnn-small-gpu-ms-ssim",
+                                 "metric": "ms-ssim", "lambdas": (1.2, 4.58, 16.64, 60.5), "steps": 400,
+                                 "precision": "int8", **_CROPS},
 }
-# Families still shipped from the chains of fine-tunes that came before the trunks (docs/training-log.md):
-# each went when its ladder shipped, which a ladder does only when it raises the family's Kodak BD-PSNR
-# (BD-MSSSIM) against JPEG by at least 0.2 dB (issue 20). None is left since November 30, 2026.
-PRE_TRUNK: tuple[str, ...] = ()
+# Ladders cooled down from trunk steps since passed, kept shipped for the ablation: it pairs equal steps at
+# equal batch, and these GAACNN small ladders (400-step cooldowns on 128 px from trunk steps 19,283, MSE, and
+# 17,402, MS-SSIM, before the H200 stretch) are what the control's CPU-only ladders pair with. `make train`
+# does not redo them. Each goes once its successor has a control to pair with (the control's trunk given
+# the same batch-64 stretch on a GPU: scripts/gpu_continue.sh).
+KEPT: dict[str, dict] = {
+    "GAACNN small mse": {"prefix": "gaacnn-small-mse", "metric": "mse", "lambdas": (0.0009, 0.0035, 0.013, 0.1),
+                         "successor": "GAACNN small GPU mse"},
+    "GAACNN small ms-ssim": {"prefix": "gaacnn-small-ms-ssim", "metric": "ms-ssim",
+                             "lambdas": (1.2, 4.58, 16.64, 60.5), "successor": "GAACNN small GPU ms-ssim"},
+}
 
 
 def cooldown_steps(ladder: dict) -> dict[float, int]:
@@ -141,6 +151,13 @@ def _parent(run: Path) -> dict:
     return history.get("parent") or {}
 
 
+def trained_on_gpu(run: Path) -> bool:
+    """Whether any step behind a run's checkpoint (its own, its trunk's, their parents') ran on a GPU:
+    a GPU step here is 8x the CPU's batch, so such a ladder is no like-for-like rival of a CPU-only one."""
+    history = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False).get("history") or {}
+    return history.get("totals", {}).get("gpu_hours", 0.0) > 0
+
+
 def branch_step(run: Path) -> int:
     """The trunk step a cooldown branched from (-1 without a checkpoint)."""
     return _parent(run).get("step", -1)
@@ -158,6 +175,10 @@ def ship_ladder(family: str) -> list[dict]:
             raise GaacnnError(f"no cooldown at lambda {lm} in {run}: run `python -m gaacnn.trunks cooldown "
                               f"{ladder['trunk']} --metric {ladder['metric']} --lmbda {lm} "
                               f"--steps {steps}` first")
+        if trained_on_gpu(run) != ("GPU" in family.split()):
+            raise GaacnnError(f"{run} trained {'partly on a GPU' if trained_on_gpu(run) else 'on CPUs only'}: "
+                              f"its family needs {'' if trained_on_gpu(run) else 'no '}'GPU' in its name, "
+                              f"not {family!r} (the ablation pairs GPU families with GPU families)")
         shipped.append(release.ship(run, f"{ladder['prefix']}-{lm}", family, precision=ladder["precision"]))
     keep = {e["name"] for e in shipped}
     for entry in manifest.entries():

@@ -80,6 +80,25 @@ def test_ablation_table_against_the_control_family():
     assert msssim["bd_psnr_db_pchip"] == pytest.approx(1.5)
 
 
+def test_best_family_ranks_cpu_and_gpu_families_against_the_anchor():
+    """Notebook 06 sets the paper's BD-PSNR beside the best GAACNN MSE family, CPU-only or GPU-continued."""
+    from gaacnn import figures
+
+    def curve(label, shift, produced_by="x trained here"):
+        return {"label": label, "source": "measured here", "produced_by": produced_by, "bpp": list(RATE),
+                "psnr-rgb": list(PSNR + shift), "ms-ssim-db-rgb": list(PSNR / 3 + shift)}
+
+    jpeg = curve("JPEG (Pillow) (measured here)", -3, "jpeg qualities")
+    curves = [curve("GAACNN small mse (measured here, 10 steps)", 1.0), jpeg,
+              curve("GAACNN small GPU mse (measured here, 12 steps)", 2.0),
+              curve("GAACNN small ms-ssim (measured here)", 5.0), curve("control mshp mse (measured here)", 4.0)]
+    assert figures.best_family(curves, jpeg, "GAACNN small", "mse")["label"].startswith("GAACNN small GPU mse")
+    curves[2] = curve("GAACNN small GPU mse (measured here, 12 steps)", 0.5)
+    assert figures.best_family(curves, jpeg, "GAACNN small", "mse")["label"].startswith("GAACNN small mse")
+    assert figures.best_family(curves, jpeg, "GAACNN small", "ms-ssim")["label"].startswith("GAACNN small ms-ssim")
+    assert figures.best_family(curves, jpeg, "GAACNN paper-low", "mse") is None
+
+
 def test_pick_for_comparison_matches_bpp_across_families():
     from gaacnn.figures import pick_for_comparison
 

@@ -6,12 +6,13 @@ import pytest
 
 from gaacnn import manifest
 from gaacnn.profiles import PAPER_MSE, PAPER_MSSSIM, main, paper_jobs
-from gaacnn.trunks import LADDERS, PRE_TRUNK, TRUNKS, ladder_names
+from gaacnn.trunks import KEPT, LADDERS, TRUNKS, ladder_names
 
 
 def test_the_manifest_ships_what_the_ladders_name():
-    """Every shipped model is a ladder's cooldown with its metric and lambda, or belongs to a family
-    still waiting for its ladder (PRE_TRUNK); so `make train` and `make paper-figures` agree."""
+    """Every shipped model is a ladder's cooldown with its metric and lambda, or belongs to a family kept
+    for the ablation's pairing (KEPT), whose successor ladder then ships too; so `make train` and
+    `make paper-figures` agree."""
     entries = {e["name"]: e for e in manifest.entries()}
     by_family: dict[str, set[str]] = {}
     for name, entry in entries.items():
@@ -21,15 +22,18 @@ def test_the_manifest_ships_what_the_ladders_name():
         return any("/trunk/" in run for run in entries[name].get("lineage", []))
 
     for family, ladder in LADDERS.items():
-        if family in PRE_TRUNK and not any(from_trunk(n) for n in by_family.get(family, ())):
-            continue  # still the chains' models
         expected = {f"{ladder['prefix']}-{lm}" for lm in ladder["lambdas"]}
         assert by_family.get(family) == expected, family
         for name in expected:
             trunk, metric, lmbda = names[name]
             assert (entries[name]["metric"], entries[name]["lambda"]) == (metric, lmbda), name
             assert entries[name]["precision"] == ladder["precision"] and from_trunk(name), name
-    assert set(by_family) <= set(LADDERS)
+            assert (entries[name].get("gpu_hours", 0) > 0) == ("GPU" in family.split()), name
+    for family, kept in KEPT.items():
+        assert kept["successor"] in LADDERS and family not in LADDERS
+        assert by_family.get(family) == {f"{kept['prefix']}-{lm}" for lm in kept["lambdas"]}, family
+        assert all(entries[f"{kept['prefix']}-{lm}"]["metric"] == kept["metric"] for lm in kept["lambdas"])
+    assert set(by_family) <= set(LADDERS) | set(KEPT)
 
 
 def test_each_architecture_has_an_mse_and_an_ms_ssim_ladder_of_four():

@@ -251,3 +251,33 @@ def test_a_ladder_cools_down_on_its_own_patch(tiny_trunk, monkeypatch):
     ladder.update(batch=1, patch=128)
     trunks.quick()
     assert (json.loads(config.read_text())["batch"], json.loads(config.read_text())["patch"]) == (1, 128)
+
+
+def test_a_ladder_from_a_gpu_continued_trunk_ships_only_as_a_gpu_family(tiny_trunk, monkeypatch):
+    """The ablation pairs equal steps at equal batch: a cooldown whose trunk ran steps on a GPU (8x the
+    batch) ships only under a family named 'GPU', and a CPU-only one only under a family that is not."""
+    from gaacnn import manifest
+
+    monkeypatch.setattr(manifest, "WEIGHTS_DIR", tiny_trunk / "weights")
+    monkeypatch.setattr(manifest, "MANIFEST", tiny_trunk / "weights" / "manifest.json")
+    ladder = {"trunk": "tiny", "prefix": "tiny-mse", "metric": "mse", "lambdas": (0.01,), "steps": 1,
+              "precision": "int8"}
+    monkeypatch.setattr(trunks, "LADDERS", {"tiny mse": ladder, "tiny GPU mse": {**ladder, "prefix": "tiny-gpu-mse"}})
+    trunks.grow("tiny", minutes=0, steps=2)
+    trunks.cooldown("tiny", lmbda=0.01, steps=1)
+    with pytest.raises(trunks.GaacnnError, match="on CPUs only"):
+        trunks.ship_ladder("tiny GPU mse")
+    assert [e["name"] for e in trunks.ship_ladder("tiny mse")] == ["tiny-mse-0.01"]
+
+    ckpt = tiny_trunk / "runs" / "trunk" / "tiny" / "checkpoint.pt"
+    state = torch.load(ckpt, weights_only=False)
+    state["history"]["segments"][0]["kind"] = "cuda"  # as if its first steps had run on a GPU
+    torch.save(state, ckpt)
+    trunks.grow("tiny", minutes=0, steps=3)
+    shutil.rmtree(trunks.cooldown_dir("tiny", "mse", 0.01))
+    trunks.cooldown("tiny", lmbda=0.01, steps=1)
+    with pytest.raises(trunks.GaacnnError, match="partly on a GPU"):
+        trunks.ship_ladder("tiny mse")
+    shipped = trunks.ship_ladder("tiny GPU mse")
+    assert shipped[0]["name"] == "tiny-gpu-mse-0.01" and shipped[0]["gpu_hours"] > 0
+    assert sorted(e["name"] for e in manifest.entries()) == ["tiny-gpu-mse-0.01", "tiny-mse-0.01"]
