@@ -1,7 +1,9 @@
-"""The command line end to end, in subprocesses, as a user runs it."""
+"""The command line end to end, in subprocesses, as a user runs it; its many error paths through the
+same entry point in this process (``call``), since a fresh interpreter spends about 11 s on imports here."""
 
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
@@ -14,6 +16,20 @@ from gaacnn.weights import save_weights
 
 def run(*args):
     return subprocess.run([sys.executable, "-m", "gaacnn", *map(str, args)], capture_output=True, text=True)
+
+
+def call(capsys, *args):
+    """``gaacnn.cli.main`` in this process, what ``python -m gaacnn`` and the console script call:
+    its exit status and what it printed, as ``run`` gives them."""
+    from gaacnn.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 @pytest.fixture(scope="module")
@@ -50,24 +66,24 @@ def _error(r):
     return lines[0]
 
 
-def test_errors_are_one_line(setup):
-    d = setup
+def test_errors_are_one_line(setup, capsys):
+    d, cli = setup, partial(call, capsys)
     assert run("compress", d / "img.png", d / "a.gaac", "--weights", d / "ctx.pth").returncode == 0
     data = (d / "a.gaac").read_bytes()
     (d / "trunc.gaac").write_bytes(data[: len(data) // 2])
     assert "truncated" in _error(run("decompress", d / "trunc.gaac", d / "o.png", "--weights", d / "ctx.pth"))
     (d / "png.gaac").write_bytes((d / "img.png").read_bytes())
-    assert "not a gaacnn file" in _error(run("decompress", d / "png.gaac", d / "o.png", "--weights", d / "ctx.pth"))
-    assert "context=True" in _error(run("decompress", d / "a.gaac", d / "o.png", "--weights", d / "hyp.pth"))
-    assert "no such file" in _error(run("decompress", d / "missing.gaac", d / "o.png", "--weights", d / "ctx.pth"))
-    assert "not found" in _error(run("compress", d / "img.png", d / "b.gaac", "--weights", d / "nope.pth"))
-    assert "no such file" in _error(run("compress", d / "nope.png", d / "b.gaac", "--weights", d / "ctx.pth"))
+    assert "not a gaacnn file" in _error(cli("decompress", d / "png.gaac", d / "o.png", "--weights", d / "ctx.pth"))
+    assert "context=True" in _error(cli("decompress", d / "a.gaac", d / "o.png", "--weights", d / "hyp.pth"))
+    assert "no such file" in _error(cli("decompress", d / "missing.gaac", d / "o.png", "--weights", d / "ctx.pth"))
+    assert "not found" in _error(cli("compress", d / "img.png", d / "b.gaac", "--weights", d / "nope.pth"))
+    assert "no such file" in _error(cli("compress", d / "nope.png", d / "b.gaac", "--weights", d / "ctx.pth"))
     (d / "empty.png").write_bytes(b"")
-    assert "empty" in _error(run("compress", d / "empty.png", d / "b.gaac", "--weights", d / "ctx.pth"))
-    assert "not shipped" in _error(run("decompress", d / "a.gaac", d / "o.png"))
+    assert "empty" in _error(cli("compress", d / "empty.png", d / "b.gaac", "--weights", d / "ctx.pth"))
+    assert "not shipped" in _error(cli("decompress", d / "a.gaac", d / "o.png"))
     (d / "junk.pth").write_bytes(b"junk")
-    assert "weights" in _error(run("compress", d / "img.png", d / "b.gaac", "--weights", d / "junk.pth"))
-    assert "folder" in _error(run("decompress", d / "a.gaac", d / "no" / "o.png", "--weights", d / "ctx.pth"))
+    assert "weights" in _error(cli("compress", d / "img.png", d / "b.gaac", "--weights", d / "junk.pth"))
+    assert "folder" in _error(cli("decompress", d / "a.gaac", d / "no" / "o.png", "--weights", d / "ctx.pth"))
 
 
 def test_rgba_input_is_said(setup):
@@ -95,14 +111,14 @@ def test_evaluate_reports_and_skips_bad_images(setup):
     assert row["bpp"] == 8 * row["bytes"] / (40 * 57)
 
 
-def test_crafted_file_is_one_line_error_and_writes_nothing(setup):
+def test_crafted_file_is_one_line_error_and_writes_nothing(setup, capsys):
     from gaacnn.crafted import oversized
 
-    d = setup
+    d, cli = setup, partial(call, capsys)
     assert run("compress", d / "img.png", d / "c.gaac", "--weights", d / "ctx.pth").returncode == 0
     data = (d / "c.gaac").read_bytes()
     (d / "big.gaac").write_bytes(oversized(data, 6000, 6000))
-    msg = _error(run("decompress", d / "big.gaac", d / "big.png", "--weights", d / "ctx.pth"))
+    msg = _error(cli("decompress", d / "big.gaac", d / "big.png", "--weights", d / "ctx.pth"))
     assert "corrupted" in msg or "crafted" in msg
     assert not (d / "big.png").exists()
     (d / "huge.gaac").write_bytes(oversized(data, 60000, 60000))
@@ -113,7 +129,7 @@ def test_crafted_file_is_one_line_error_and_writes_nothing(setup):
     from gaacnn.crafted import with_crc
 
     (d / "name.gaac").write_bytes(with_crc(bad))
-    assert "invalid architecture" in _error(run("decompress", d / "name.gaac", d / "n.png", "--weights", d / "ctx.pth"))
+    assert "invalid architecture" in _error(cli("decompress", d / "name.gaac", d / "n.png", "--weights", d / "ctx.pth"))
 
 
 def test_results_keep_their_names(setup, tmp_path):
