@@ -453,8 +453,9 @@ def paper_bd_table(dataset: str, curves: list[dict], anchor_label: str, complete
 
 def _family_key(label: str) -> tuple[str, bool]:
     """'GAACNN small ms-ssim (measured here, ...)' -> ('ms-ssim', False); a 'GPU' family -> (..., True)."""
-    words = label.split(" (")[0].split()
-    return words[-1], "GPU" in words
+    from .manifest import is_gpu_family
+
+    return label.split(" (")[0].split()[-1], is_gpu_family(label)
 
 
 def best_family(curves: list[dict], anchor: dict, arch: str, metric: str) -> dict | None:

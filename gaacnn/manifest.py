@@ -18,6 +18,12 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 
+def is_gpu_family(family: str) -> bool:
+    """Whether a family ('GAACNN small GPU mse', or a label that starts with it) had GPU steps behind it:
+    the ablation pairs such a family only with a control family that had them too."""
+    return "GPU" in family.split(" (")[0].split()
+
+
 def entries(path: Path | None = None) -> list[dict]:
     path = path or MANIFEST
     if not path.exists():

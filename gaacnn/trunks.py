@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 
 from .errors import GaacnnError
-from .train import TrainConfig, train
+from .train import TrainConfig, history_of, train
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "trunks"
@@ -157,8 +157,7 @@ def _parent(run: Path) -> dict:
 def trained_on_gpu(run: Path) -> bool:
     """Whether any step behind a run's checkpoint (its own, its trunk's, their parents') ran on a GPU:
     a GPU step here is 8x the CPU's batch, so such a ladder is no like-for-like rival of a CPU-only one."""
-    history = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False).get("history") or {}
-    return history.get("totals", {}).get("gpu_hours", 0.0) > 0
+    return (history_of(run / "checkpoint.pt") or {}).get("totals", {}).get("gpu_hours", 0.0) > 0
 
 
 def branch_step(run: Path) -> int:
@@ -179,7 +178,7 @@ def ship_ladder(family: str) -> list[dict]:
                               f"{ladder['trunk']} --metric {ladder['metric']} --lmbda {lm} "
                               f"--steps {steps}` first")
         gpu = trained_on_gpu(run)
-        if gpu != ("GPU" in family.split()):
+        if gpu != manifest.is_gpu_family(family):
             raise GaacnnError(f"{run} trained {'partly on a GPU' if gpu else 'on CPUs only'}: its family needs "
                               f"{'' if gpu else 'no '}'GPU' in its name, not {family!r} (the ablation pairs GPU "
                               "families with GPU families)")

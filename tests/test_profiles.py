@@ -28,7 +28,7 @@ def test_the_manifest_ships_what_the_ladders_name():
             trunk, metric, lmbda = names[name]
             assert (entries[name]["metric"], entries[name]["lambda"]) == (metric, lmbda), name
             assert entries[name]["precision"] == ladder["precision"] and from_trunk(name), name
-            assert (entries[name].get("gpu_hours", 0) > 0) == ("GPU" in family.split()), name
+            assert (entries[name].get("gpu_hours", 0) > 0) == manifest.is_gpu_family(family), name
     for family, kept in KEPT.items():
         assert kept["successor"] in LADDERS and family not in LADDERS
         assert by_family.get(family) == {f"{kept['prefix']}-{lm}" for lm in kept["lambdas"]}, family
