@@ -43,15 +43,16 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 def _cmd_decompress(args) -> None:
     from . import manifest
-    from .codec import check_size, decode, read_header
+    from .codec import MAX_PIXELS, check_size, decode, read_header
     from .images import write_png
 
+    max_pixels = MAX_PIXELS if args.max_pixels is None else args.max_pixels
     path = Path(args.file)
     if not path.is_file():
         raise GaacnnError(f"no such file: {path}")
     data = path.read_bytes()
     header = read_header(data)
-    check_size(header, args.max_pixels)
+    check_size(header, max_pixels)
     weights = args.weights
     if weights is None:
         entry = manifest.by_fingerprint(header.fingerprint)
@@ -63,7 +64,7 @@ def _cmd_decompress(args) -> None:
         weights = entry["name"]
     model = manifest.load(weights, device=args.device)
     t0 = time.time()
-    x_hat = decode(model, data, max_pixels=args.max_pixels)
+    x_hat = decode(model, data, max_pixels=max_pixels)
     write_png(x_hat, args.out)
     print(f"{args.out}: {header.width}x{header.height}, {time.time() - t0:.2f} s")
 
@@ -159,8 +160,9 @@ def _cmd_data(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .codec import MAX_PIXELS
-    from .train import TrainConfig
+    """The command line; it imports nothing heavy (each command imports torch when it runs), so that
+    ``gaacnn --help`` and a usage error answer at once."""
+    from .train_config import TrainConfig
 
     p = argparse.ArgumentParser(prog="gaacnn", description="GAACNN learned image codec (Tang et al., TCSVT 2022)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -178,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("out")
     d.add_argument("--weights", help="default: the shipped weights whose fingerprint the file names")
     d.add_argument("--device", default="cpu", help=SAME_DEVICE)
-    d.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
-                   help=f"refuse files that declare a larger image (default {MAX_PIXELS:,}: 8K fits)")
+    d.add_argument("--max-pixels", type=int,
+                   help="refuse files that declare a larger image (default: gaacnn.codec.MAX_PIXELS, which 8K fits)")
     d.set_defaults(func=_cmd_decompress)
 
     t = sub.add_parser("train", help="train a model (see gaacnn.train.TrainConfig)")
