@@ -28,16 +28,17 @@ from pathlib import Path
 TRUNK = "gaacnn-small-mse-0.013"
 
 
-def stretch(start: str, preset: str, out: str, minutes: float) -> int:
-    """The trunk's recipe at constant lr from ``start`` for ``minutes`` of wall time; returns its step."""
+def stretch(start: str, out: str, minutes: float, changes: dict) -> int:
+    """The trunk's recipe at constant lr from ``start`` for ``minutes`` of wall time, with ``changes``
+    (a widened ``preset``, another ``batch`` and ``patch``); returns its step."""
     import torch
 
     from gaacnn import trunks
 
     ckpt = Path(out) / "checkpoint.pt"
-    if minutes > 0:  # re-warmed once, at the start (the new weights' moments are zero), not when continued
-        trunks.branch(TRUNK, start, out, trunks.TRUNKS[TRUNK].lmbda, 10**7, threads=1, preset=preset, decay=0.0,
-                      rewarm=0 if ckpt.is_file() else 100, val_every=0, session_minutes=minutes)
+    if minutes > 0:  # re-warmed once, at the start (new weights' moments are zero), not when continued
+        trunks.branch(TRUNK, start, out, trunks.TRUNKS[TRUNK].lmbda, 10**7, threads=1, decay=0.0,
+                      rewarm=0 if ckpt.is_file() else 100, val_every=0, session_minutes=minutes, **changes)
     return int(torch.load(ckpt, map_location="cpu", weights_only=False)["step"]) if ckpt.is_file() else 0
 
 
@@ -105,8 +106,8 @@ def main() -> None:
     arms = {p: str(out / f"{p}-stretch") for p in starts}
     # One thread each, side by side; spawned, so that each process starts with the malloc settings above.
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        steps = dict(zip(arms, pool.map(stretch, starts.values(), arms.keys(), arms.values(),
-                                        [args.minutes] * 2)))
+        steps = dict(zip(arms, pool.map(stretch, starts.values(), arms.values(), [args.minutes] * 2,
+                                        [{"preset": p} for p in arms])))
         ends = [str(Path(arms[p]) / "checkpoint.pt") if steps[p] else starts[p] for p in arms]
         cools = [str(out / f"{p}-stretch{steps[p]}-cool{args.cool_steps}") for p in arms]
         rows = list(pool.map(cool, ends, arms.keys(), cools, [args.lmbda] * 2, [args.cool_steps] * 2))
