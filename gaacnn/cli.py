@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse files that declare a larger image (default: gaacnn.codec.MAX_PIXELS, which 8K fits)")
     d.set_defaults(func=_cmd_decompress)
 
-    t = sub.add_parser("train", help="train a model (see gaacnn.train.TrainConfig)")
+    t = sub.add_parser("train", help="train a model (see gaacnn.train_config.TrainConfig)")
     t.add_argument("--out", required=True)
     t.add_argument("--arch", default="gaacnn", choices=["gaacnn", "mshp"])
     t.add_argument("--preset", default="small")
