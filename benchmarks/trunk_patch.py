@@ -45,7 +45,7 @@ def main() -> None:
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
         steps = dict(zip(arms, pool.map(stretch, [args.start] * n, arms.values(), [args.minutes] * n,
                                         [ARMS[a] for a in arms])))
-        ends = [str(Path(arms[a]) / "checkpoint.pt") for a in arms]
+        ends = [str(Path(arms[a]) / "checkpoint.pt") if steps[a] else args.start for a in arms]
         cools = [str(out / f"{a}-stretch{steps[a]}-cool{args.cool_steps}") for a in arms]
         rows = list(pool.map(cool, [TRUNK] * n, ends, cools, [lmbda] * n, [args.cool_steps] * n, ["2x256"] * n))
         coded = list(pool.map(kodak, cools))

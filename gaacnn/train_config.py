@@ -1,5 +1,6 @@
 """The settings of one training run (paper Sec. IV-A and issue 20's recipe), apart from the training
-loop in ``train.py`` so that reading them (``gaacnn train --help`` shows the defaults) needs no torch.
+loop in ``train.py``: the command line takes its train options' defaults from here, and building it
+(``gaacnn --help``) should need no torch.
 """
 
 from __future__ import annotations
