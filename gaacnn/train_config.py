@@ -11,7 +11,7 @@ from dataclasses import dataclass
 @dataclass
 class TrainConfig:
     """One training run. The defaults are the recipe measured on this machine (issue 20, notes in
-    ``docs/training.md``): batch 8 x 128 px, Adam at 3e-4 after a short warm-up, clipping at 1.0 on
+    ``docs/training-log.md``): batch 8 x 128 px, Adam at 3e-4 after a short warm-up, clipping at 1.0 on
     the main parameters, and a linear decay over the last ``decay`` of the budget.
 
     A *trunk* (``decay=0``) never decays: it grows run after run (``resume=True``, larger ``steps``).
