@@ -58,9 +58,34 @@ def test_new_channels_learn_from_the_first_step():
     assert torch.all(head[:, TINY.stem:] == 0) and head.grad[:, TINY.stem:].abs().sum() > 0
 
 
-def test_widening_refuses_another_latent_size():
-    with pytest.raises(GaacnnError, match="latent"):
-        widen.widen(_trained_tiny(), replace(TINY_WIDE, latent=12))
+def test_a_wider_latent_codes_the_old_channels_as_before():
+    """M grown (8 -> 16): g_s reads the new latent channels with zero weights, and the entropy model gives
+    every old channel the parameters it had (h_s's 2M outputs are two blocks of M, the GAT's similarity
+    graph sees zeros in the new channels), so x_hat and the old channels' rate are the trained model's."""
+    small = _trained_tiny().eval()
+    wide = widen.widen(small, replace(TINY, name="tiny-m16", latent=16)).eval()
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        before, after = small(x), wide(x)
+    scale = before["x_hat"].abs().max().item()  # a random tiny model's output is large: compare relatively
+    torch.testing.assert_close(after["x_hat"], before["x_hat"], rtol=1e-5, atol=1e-5 * scale)
+    torch.testing.assert_close(after["likelihoods"]["z"], before["likelihoods"]["z"])
+    y_before, y_after = before["likelihoods"]["y"], after["likelihoods"]["y"]
+    assert y_after.shape[1] == 16
+    torch.testing.assert_close(y_after[:, :8], y_before, rtol=1e-4, atol=1e-6)
+
+
+def test_grouped_dimensions_keep_each_block_in_place():
+    """h_s's last conv: old outputs (a0 a1 | b0 b1) go to (a0 a1 _ _ | b0 b1 _ _), not to the leading four."""
+    out = widen.widened_tensor(torch.arange(1.0, 5.0), torch.zeros(8), groups={0: 2})
+    assert out.tolist() == [1, 2, 0, 0, 3, 4, 0, 0]
+    weight = widen.widened_tensor(torch.ones(4, 3), torch.full((8, 5), 7.0), io_dims=(0, 1), groups={0: 2})
+    assert weight[[0, 1, 4, 5], 3:].abs().sum() == 0 and torch.all(weight[[2, 3, 6, 7]] == 7)
+
+
+def test_widening_refuses_another_hyper_latent_size():
+    with pytest.raises(GaacnnError, match="N2"):
+        widen.widen(_trained_tiny(), replace(TINY_WIDE, hyper=12))
 
 
 def test_a_widened_checkpoint_carries_adams_moments(tmp_path, monkeypatch):
@@ -85,6 +110,27 @@ def test_a_widened_checkpoint_carries_adams_moments(tmp_path, monkeypatch):
     fresh.load_state_dict(state["opt"])
     wide(torch.rand(1, 3, 64, 64))["x_hat"].mean().backward()
     fresh.step()  # the moments' shapes line up with the wider parameters
+
+
+def test_a_wider_latent_checkpoint_keeps_each_entropy_parameters_moment_in_place(tmp_path, monkeypatch):
+    """h_s's last conv holds two blocks of M outputs: Adam's moments move with their weights, block by block."""
+    small = _trained_tiny()
+    opt = torch.optim.Adam([p for n, p in small.named_parameters() if not n.endswith("quantiles")])
+    small(torch.rand(1, 3, 64, 64))["likelihoods"]["y"].log().sum().backward()
+    opt.step()
+    source = tmp_path / "small.pt"
+    torch.save({"model": small.state_dict(), "opt": opt.state_dict(), "step": 1,
+                "config": {"arch": "gaacnn", "preset": "tiny-6", "context": True}}, source)
+    wide_preset = replace(TINY, name="tiny-m16", latent=16)
+    monkeypatch.setitem(widen.WIDER, "tiny-6", TINY)
+    monkeypatch.setitem(widen.WIDER, "tiny-m16", wide_preset)
+    state = torch.load(widen.widen_checkpoint(source, "tiny-m16", tmp_path / "wide.pt"), weights_only=False)
+    names = [n for n, _ in GAACNN(wide_preset).named_parameters() if not n.endswith("quantiles")]
+    last = f"h_s.params.{len(small.h_s.params) - 1}.bias"
+    old = opt.state_dict()["state"][[n for n, _ in small.named_parameters() if not n.endswith("quantiles")].index(last)]
+    moment = state["opt"]["state"][names.index(last)]["exp_avg_sq"]
+    assert torch.equal(moment[:8], old["exp_avg_sq"][:8]) and torch.equal(moment[16:24], old["exp_avg_sq"][8:])
+    assert moment[8:16].abs().sum() == 0 and moment[24:].abs().sum() == 0
 
 
 @pytest.mark.skipif(__import__("gaacnn.data", fromlist=["mirror_root"]).mirror_root() is None,
