@@ -172,7 +172,8 @@ def widen(trained: GAACNN, preset: Preset | str, seed: int = 0) -> GAACNN:
 
 def widen_checkpoint(source: Path | str, preset: Preset | str, target: Path | str, seed: int = 0) -> Path:
     """A training checkpoint (a trunk's) widened to ``preset``: the weights as ``widen`` makes them and
-    Adam's moments with zeros for the new entries, so a cooldown can continue from it
+    Adam's moments widened too (first moments 0, second moments their tensor's mean), so a cooldown can
+    continue from it
     (``TrainConfig(init=target, init_optimizer=True)``); its history is the source's."""
     state = torch.load(source, map_location="cpu", weights_only=False)
     if state.get("config", {}).get("arch", "gaacnn") != "gaacnn":
@@ -188,7 +189,13 @@ def widen_checkpoint(source: Path | str, preset: Preset | str, target: Path | st
     for index, name, param in zip(opt["param_groups"][0]["params"], names, main):
         moments = opt["state"].get(index)
         for k in ("exp_avg", "exp_avg_sq") if moments else ():
-            moments[k] = widened_tensor(moments[k], torch.zeros_like(param, dtype=moments[k].dtype),
+            old = moments[k]
+            # The second moment of a new entry starts at its tensor's mean: zero would make its first
+            # steps about 3x lr (m / sqrt(v) = 0.1 g / sqrt(0.001 g^2), the trunk's step count having
+            # worn off Adam's bias correction) for every new weight at once, and the cooldown then
+            # starts by falling 5-8 dB (measured on the trunk widened to small-m96).
+            fill = float(old.float().mean()) if k == "exp_avg_sq" and old.numel() else 0.0
+            moments[k] = widened_tensor(old, torch.full_like(param, fill, dtype=old.dtype),
                                         groups=layouts.get(name, {}).get("groups"))
     state["model"] = wide.state_dict()
     state["config"] = {**state["config"], "preset": preset_named(preset).name}

@@ -103,9 +103,13 @@ def test_a_widened_checkpoint_carries_adams_moments(tmp_path, monkeypatch):
     wide = GAACNN(TINY_WIDE)
     wide.load_state_dict(state["model"])
     head = [n for n, _ in wide.named_parameters() if not n.endswith("quantiles")].index("g_s.head.1.weight")
-    moment = state["opt"]["state"][head]["exp_avg_sq"]
-    assert moment.shape == wide.g_s.head[1].weight.shape and torch.all(moment[:, TINY.stem:] == 0)
-    assert moment[:, : TINY.stem].abs().sum() > 0 and state["config"]["preset"] == "tiny-wide"
+    moment, first = state["opt"]["state"][head]["exp_avg_sq"], state["opt"]["state"][head]["exp_avg"]
+    assert moment.shape == wide.g_s.head[1].weight.shape and torch.all(first[:, TINY.stem:] == 0)
+    # new entries' second moments at the old ones' mean: their first steps as large as the old ones'
+    old = opt.state_dict()["state"][[n for n, _ in small.named_parameters() if not n.endswith("quantiles")]
+                                    .index("g_s.head.1.weight")]["exp_avg_sq"]
+    assert torch.equal(moment[:, : TINY.stem], old) and state["config"]["preset"] == "tiny-wide"
+    torch.testing.assert_close(moment[:, TINY.stem:], torch.full_like(moment[:, TINY.stem:], float(old.mean())))
     fresh = torch.optim.Adam([p for n, p in wide.named_parameters() if not n.endswith("quantiles")])
     fresh.load_state_dict(state["opt"])
     wide(torch.rand(1, 3, 64, 64))["x_hat"].mean().backward()
@@ -130,7 +134,8 @@ def test_a_wider_latent_checkpoint_keeps_each_entropy_parameters_moment_in_place
     old = opt.state_dict()["state"][[n for n, _ in small.named_parameters() if not n.endswith("quantiles")].index(last)]
     moment = state["opt"]["state"][names.index(last)]["exp_avg_sq"]
     assert torch.equal(moment[:8], old["exp_avg_sq"][:8]) and torch.equal(moment[16:24], old["exp_avg_sq"][8:])
-    assert moment[8:16].abs().sum() == 0 and moment[24:].abs().sum() == 0
+    fill = float(old["exp_avg_sq"].mean())
+    assert torch.all(moment[8:16] == fill) and torch.all(moment[24:] == fill)
 
 
 @pytest.mark.skipif(__import__("gaacnn.data", fromlist=["mirror_root"]).mirror_root() is None,
