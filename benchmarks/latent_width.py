@@ -123,7 +123,7 @@ def arm(name: str, checkpoint: str, latent: int | None, minutes: float, eval_min
             group["lr"] = lr * min(1.0, (step + 1) / 100)
         opt.step()
         step += 1
-        recent = (recent + [float(loss)])[-100:]
+        recent = (recent + [loss.item()])[-100:]
         trained_for += (time.time() - tick) / 60  # evaluation time is not training time
         if trained_for >= next_eval or trained_for >= minutes:
             record(step, trained_for, sum(recent) / len(recent))
@@ -157,16 +157,24 @@ def pca_yardstick(latents: tuple[int, ...]) -> dict[int, float]:
 
 
 def report(latents: tuple[int, ...]) -> str:
-    """Each arm's first and last log rows, the wide arm compared at the narrow one's equal step, and PCA."""
+    """Every row of each arm's log, the arms compared at (about) equal steps, and the PCA yardstick."""
     lines = ["arm          step  minutes  train MSE   Kodak dB g_s(round y)  g_s(y)"]
     logs = {}
-    for folder in sorted(OUT.glob("*/log.csv")):
-        rows = list(csv.DictReader(folder.open()))
-        logs[folder.parent.name] = rows
-        for r in (rows[0], *rows[1:][-3:]):
-            lines.append(f"{folder.parent.name:<10} {int(r['step']):>6} {float(r['minutes']):>8.1f} "
-                         f"{float(r['train_mse']):>10.6f}   {float(r['kodak_psnr_rounded']):>10.3f}  "
-                         f"{float(r['kodak_psnr_unrounded']):>10.3f}")
+    for m in latents:
+        log = OUT / f"m{m}" / "log.csv"
+        if not log.is_file():
+            continue
+        logs[m] = rows = list(csv.DictReader(log.open()))
+        lines += [f"m{m:<9} {int(r['step']):>6} {float(r['minutes']):>8.1f} {float(r['train_mse']):>10.6f}   "
+                  f"{float(r['kodak_psnr_rounded']):>10.3f}  {float(r['kodak_psnr_unrounded']):>10.3f}"
+                  for r in rows]
+    if len(logs) == 2:
+        narrow, wide = (logs[m] for m in sorted(logs))
+        last = wide[-1]
+        near = min(narrow[1:], key=lambda r: abs(int(r["step"]) - int(last["step"])))
+        lines.append(f"at about equal steps: m{min(logs)} step {near['step']}: "
+                     f"{float(near['kodak_psnr_rounded']):.2f} dB, "
+                     f"m{max(logs)} step {last['step']}: {float(last['kodak_psnr_rounded']):.2f} dB (g_s(round y))")
     lines.append("PCA of Kodak's 16x16x3 blocks, k components: " + ", ".join(
         f"k={k}: {db:.2f} dB" for k, db in pca_yardstick(latents).items()))
     return "\n".join(lines)

@@ -61,7 +61,18 @@ TRUNKS: dict[str, TrainConfig] = {
     # the shipped cooldown at its own lambda (a 3,000-step branch of step 18,808).
     "mshp-N64M96-mse-0.013": TrainConfig(arch="mshp", val_every=2000, init="weights/mshp-N64M96-mse-0.013.pth",
                                          out="runs/trunk/mshp-N64M96-mse-0.013", **_TRUNK),
+    # GAACNN small with a 96-channel latent (widen.SMALL_M96): small's 40 channels cap its top near 29.4 dB
+    # on Kodak whatever the rate (benchmarks/results/latent_width_gaacnn.txt), so no ladder of it reaches
+    # 0.8 bpp. It begins as the small trunk widened at its step 34,723, Adam's moments included (WIDENED),
+    # and grows on its own from there; no ladder ships from it yet.
+    "gaacnn-small-m96-mse-0.013": TrainConfig(arch="gaacnn", preset="small-m96", val_every=1000,
+                                              init="runs/trunk/gaacnn-small-m96-mse-0.013-start.pt",
+                                              init_optimizer=True, out="runs/trunk/gaacnn-small-m96-mse-0.013",
+                                              **_TRUNK),
 }
+# A trunk that begins as another one widened (gaacnn.widen): its first grow, finding neither a checkpoint
+# nor a copy in git, widens the source trunk's checkpoint into its init file.
+WIDENED: dict[str, str] = {"gaacnn-small-m96-mse-0.013": "gaacnn-small-mse-0.013"}
 
 
 # What a lent GPU changes for the continuation: 8x the CPU batch, the learning rate re-warmed over 300
@@ -400,10 +411,30 @@ def restore(name: str) -> bool:
     return True
 
 
+def widened_start(name: str) -> Path | None:
+    """The init file of a WIDENED trunk that has no checkpoint yet: its source trunk's checkpoint (restored
+    from git if need be) widened to the trunk's preset; None for other trunks, or one already begun."""
+    cfg = _trunk(name)
+    if name not in WIDENED or (ROOT / cfg.out / "checkpoint.pt").is_file():
+        return None
+    start = ROOT / cfg.init
+    if not start.is_file():
+        from .widen import widen_checkpoint
+
+        restore(WIDENED[name])
+        source = ROOT / _trunk(WIDENED[name]).out / "checkpoint.pt"
+        if not source.is_file():
+            raise GaacnnError(f"{name} begins as {WIDENED[name]} widened: grow or restore that trunk first")
+        start.parent.mkdir(parents=True, exist_ok=True)
+        widen_checkpoint(source, cfg.preset, start)
+    return start
+
+
 def grow(name: str, minutes: float, threads: int = 0, device: str = "auto", **changes) -> dict:
     """Restore the trunk if git holds more of it, then train it on for ``minutes`` (resumable);
     ``changes`` override the recipe for this session (a GPU's batch and learning rate)."""
     restore(name)
+    widened_start(name)
     cfg = replace(_trunk(name), session_minutes=minutes, threads=threads, device=device, **changes)
     cfg = replace(cfg, out=str(ROOT / cfg.out), init=str(ROOT / cfg.init) if cfg.init else None)
     return train(cfg, resume=True)

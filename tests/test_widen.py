@@ -177,3 +177,32 @@ def test_a_widened_trunk_stretch_keeps_its_lr_and_continues_where_it_stopped(tmp
     assert result["model"].preset == TINY_WIDE and result["step"] == 5
     rates = [float(r.split(",")[7]) for r in (tmp_path / "stretch" / "train.csv").read_text().splitlines()[1:]]
     assert rates == pytest.approx([cfg.lr / 2, cfg.lr, cfg.lr, cfg.lr, cfg.lr])  # re-warmed once, then held
+
+
+@pytest.mark.skipif(__import__("gaacnn.data", fromlist=["mirror_root"]).mirror_root() is None,
+                    reason="needs the data mirror")
+def test_a_widened_trunk_begins_as_its_source_widened_and_then_grows_on_its_own(tmp_path, monkeypatch):
+    """trunks.WIDENED: the first grow widens the source trunk's checkpoint (its history the parent); later
+    grows resume the wide trunk's own checkpoint, even with the start file gone (a fresh clone)."""
+    from gaacnn import trunks
+    from gaacnn.train import TrainConfig, train
+
+    monkeypatch.setitem(widen.WIDER, "tiny-6", TINY)
+    monkeypatch.setitem(widen.WIDER, "tiny-wide", TINY_WIDE)
+    base = dict(arch="gaacnn", metric="mse", lmbda=0.01, steps=10**7, decay=0.0, warmup=0, batch=1, patch=64,
+                train_set="cid22-valid", val_set="cid22-valid", val_every=0, ckpt_every=1, log_every=1, threads=1)
+    source = TrainConfig(preset="tiny-6", out=str(tmp_path / "trunk"), **base)
+    wide = TrainConfig(preset="tiny-wide", init=str(tmp_path / "wide-start.pt"), init_optimizer=True,
+                       out=str(tmp_path / "wide"), **base)
+    monkeypatch.setattr(trunks, "TRUNKS", {"tiny": source, "tiny-wide": wide})
+    monkeypatch.setattr(trunks, "WIDENED", {"tiny-wide": "tiny"})
+    with pytest.raises(GaacnnError, match="grow or restore that trunk first"):
+        trunks.grow("tiny-wide", 5.0, threads=1, steps=1)
+    train(replace(source, steps=3), progress=False)
+    first = trunks.grow("tiny-wide", 5.0, threads=1, steps=2)
+    assert first["model"].preset == TINY_WIDE and first["step"] == 2
+    state = torch.load(tmp_path / "wide" / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert state["history"]["parent"]["step"] == 3  # where the source trunk stood when it was widened
+    (tmp_path / "wide-start.pt").unlink()
+    assert trunks.widened_start("tiny-wide") is None  # begun: its own checkpoint is what grows
+    assert trunks.grow("tiny-wide", 5.0, threads=1, steps=4)["step"] == 4
