@@ -48,7 +48,8 @@ MEDIUM = Preset("medium", 16, 64, 40, 32, 1, 2, 2, 11, 12, (24, 48), 1, synthesi
 # small with the control's latent width, M = 96 (everything from H/4 down in g_a, h_a and h_s grows with
 # it; g_s's first stage reads 96 channels and keeps its 40 outputs). Why: PCA of Kodak's 16 x 16 x 3
 # blocks to 40 components gives 27.0 dB, to 96 31.0 dB, and small's transforms top out 2.5 dB above the
-# first (benchmarks/results/latent_width_gaacnn.txt).
+# first; trained side by side, M = 96 pulls ahead after ~1,000 steps (benchmarks/results/latent_width_gaacnn.txt),
+# though not in a cooldown straight after widening (latent_width_tops_gaacnn.txt): trunks.TRUNKS grows it first.
 SMALL_M96 = replace(get_preset("small"), name="small-m96", latent=96)
 WIDER = {p.name: p for p in (MEDIUM, SMALL_M96)}
 
