@@ -576,6 +576,18 @@ def cpu_hours_at(steps: np.ndarray, segments: list[dict]) -> np.ndarray:
     return np.interp(steps, knots_s, knots_h)
 
 
+def branched_hours(history: dict) -> float:
+    """CPU core-hours of the trunks a trunk began from, where it branched: a widened trunk (``trunks.WIDENED``)
+    goes on from its source's hours, so notebook 04 draws it as that trunk's continuation. A run begun
+    from shipped weights (a parent without segments) starts at 0, as the hours of the chains before the
+    trunks were not recorded."""
+    parent = history.get("parent") or {}
+    segments = parent.get("segments") or []
+    if not segments:
+        return 0.0
+    return float(cpu_hours_at(np.array([parent["step"]], float), segments)[0]) + branched_hours(parent)
+
+
 def plot_latent_channel(image, image_name: str, view: dict, rank: int, title: str):
     """Notebook 03's explorer: the image, its bits per latent position summed over channels, and the
     latent channel ranked ``rank`` by bits (0: the costliest; clamped to the model's channels), from
@@ -611,11 +623,12 @@ def gpu_stretches(segments: list[dict]) -> list[dict]:
 
 
 def plot_trunk_progress(runs: dict[str, Path], path: Path, cooled: dict[str, list[dict]] | None = None):
-    """CID22-valid PSNR and loss of each trunk against the CPU core-hours it has had (its own, not its
-    starting weights'): the curve that says what the next CPU-hour buys. ``cooled`` (trunk name ->
-    ``trunks.cooled_points``): cooldowns at the trunk's lambda, drawn as diamonds at the trunk's
-    CPU-hours where they branched and labelled with their length, the trend once the noise of the
-    constant lr is decayed away. A stretch trained on a GPU is a dotted line, labelled. Returns the figure."""
+    """CID22-valid PSNR and loss of each trunk against the CPU core-hours it has had (its own and, for a
+    widened trunk, its source trunk's, not its starting weights'): the curve that says what the next
+    CPU-hour buys. ``cooled`` (trunk name -> ``trunks.cooled_points``): cooldowns at the trunk's lambda,
+    drawn as diamonds at the trunk's CPU-hours where they branched and labelled with their length, the
+    trend once the noise of the constant lr is decayed away. A stretch trained on a GPU is a dotted line,
+    labelled. Returns the figure."""
     import torch
 
     cooled = cooled or {}
@@ -629,13 +642,14 @@ def plot_trunk_progress(runs: dict[str, Path], path: Path, cooled: dict[str, lis
         if df.empty:
             continue
         segments = history.get("segments", [])
-        hours = cpu_hours_at(df["step"].to_numpy(float), segments)
+        offset = branched_hours(history)
+        hours = offset + cpu_hours_at(df["step"].to_numpy(float), segments)
         style = curve_style(("control " if name.startswith("mshp") else "GAACNN ") + name, "measured here")
         style.update(marker="o", ms=3, lw=1.2)
         ax_psnr.plot(hours, df["psnr"], label=f"{name} (bpp {df['bpp'].iloc[-1]:.3f} at the end)", **style)
         ax_loss.plot(hours, df["loss"], label=name, **style)
         for gpu in gpu_stretches(segments):  # steps that cost no CPU-hours
-            x = float(cpu_hours_at(np.array([gpu["from_step"]], float), segments)[0])
+            x = offset + float(cpu_hours_at(np.array([gpu["from_step"]], float), segments)[0])
             for ax in (ax_psnr, ax_loss):
                 ax.axvline(x, color=style.get("color"), ls=":", lw=1)
             ax_loss.annotate(f"{gpu['hardware']}: steps {gpu['from_step']:,}-{gpu['to_step']:,}, "

@@ -214,6 +214,19 @@ def test_gpu_stretches_merge_adjacent_gpu_segments_and_skip_the_cpu():
     assert list(figures.cpu_hours_at(np.array([10.0, 40.0, 50.0]), segments)) == [0.01, 0.01, 0.02]
 
 
+def test_a_widened_trunk_is_drawn_on_from_its_source_trunks_hours():
+    """Notebook 04: a trunk begun as another one widened starts at that trunk's CPU-hours where it branched;
+    one begun from shipped weights (no recorded segments) starts at 0."""
+    from gaacnn import figures
+
+    cpu = {"kind": "cpu", "hardware": "cpu", "workers": 2}
+    source = {"run": "runs/trunk/small", "step": 20, "parent": {"run": "weights/x.pth", "step": 5, "segments": []},
+              "segments": [{**cpu, "from_step": 0, "to_step": 40, "seconds": 3600.0}]}
+    assert figures.branched_hours({"parent": source, "segments": []}) == 1.0  # half of its 2 core-hours
+    assert figures.branched_hours(source) == 0.0
+    assert figures.branched_hours({}) == 0.0
+
+
 def test_cooled_points_are_recorded_in_git_and_outlive_runs(tiny_trunk):
     """runs/ goes with the machine; the record under benchmarks/results keeps notebook 04's diamonds,
     with the trunk's CPU-hours where each branched. A cooldown at another patch is not the trunk's recipe."""
