@@ -19,6 +19,7 @@ one's; if not, the two stay level, as the medium widening did.
 
     python benchmarks/latent_width.py runs/trunk/gaacnn-small-mse-0.013/checkpoint.pt --minutes 80
     python benchmarks/latent_width.py --report                 # the table from the arms' logs
+    python benchmarks/latent_width.py CHECKPOINT --sizes --arms 48 56 64 72 80 96   # what each M costs to carry
     python benchmarks/latent_width.py CHECKPOINT --tops 0.1 0.3 --reference runs/trunk/<small's 0.1 rung>
 
 ``--tops`` then asks the question with real files: the whole trunk widened to M = 96 (``gaacnn.widen``,
@@ -40,6 +41,7 @@ from dataclasses import replace
 from pathlib import Path
 
 OUT = Path("runs/latent-width")
+RESULTS = Path("benchmarks/results/latent_width_gaacnn.txt")
 FIELDS = ("step", "minutes", "train_mse", "kodak_psnr_rounded", "kodak_psnr_unrounded")
 
 
@@ -156,27 +158,74 @@ def pca_yardstick(latents: tuple[int, ...]) -> dict[int, float]:
     return out
 
 
+def recorded_rows(m: int) -> list[dict]:
+    """Arm m's rows: its log under runs/, or, where that is gone, the rows an earlier run at the same
+    settings wrote to RESULTS (the M = 40 and 96 arms of 2026-12-01)."""
+    log = OUT / f"m{m}" / "log.csv"
+    if log.is_file():
+        return list(csv.DictReader(log.open()))
+    rows = []
+    for line in RESULTS.read_text().splitlines() if RESULTS.is_file() else []:
+        cells = line.split()
+        if len(cells) == 6 and cells[0] == f"m{m}" and cells[1].isdigit():
+            rows.append(dict(zip(("step", "minutes", *FIELDS[2:]), cells[1:])))
+    return rows
+
+
 def report(latents: tuple[int, ...]) -> str:
-    """Every row of each arm's log, the arms compared at (about) equal steps, and the PCA yardstick."""
+    """Every row of each arm, each wider arm against the narrowest at (about) equal steps, and the PCA
+    yardstick."""
     lines = ["arm          step  minutes  train MSE   Kodak dB g_s(round y)  g_s(y)"]
-    logs = {}
-    for m in latents:
-        log = OUT / f"m{m}" / "log.csv"
-        if not log.is_file():
-            continue
-        logs[m] = rows = list(csv.DictReader(log.open()))
+    logs = {m: rows for m in sorted(latents) if (rows := recorded_rows(m))}
+    for m, rows in logs.items():
         lines += [f"m{m:<9} {int(r['step']):>6} {float(r['minutes']):>8.1f} {float(r['train_mse']):>10.6f}   "
                   f"{float(r['kodak_psnr_rounded']):>10.3f}  {float(r['kodak_psnr_unrounded']):>10.3f}"
                   for r in rows]
-    if len(logs) == 2:
-        narrow, wide = (logs[m] for m in sorted(logs))
-        last = wide[-1]
-        near = min(narrow[1:], key=lambda r: abs(int(r["step"]) - int(last["step"])))
-        lines.append(f"at about equal steps: m{min(logs)} step {near['step']}: "
-                     f"{float(near['kodak_psnr_rounded']):.2f} dB, "
-                     f"m{max(logs)} step {last['step']}: {float(last['kodak_psnr_rounded']):.2f} dB (g_s(round y))")
+    narrowest = min(logs, default=None)
+    for m in [m for m in logs if m != narrowest]:
+        common = min(int(logs[narrowest][-1]["step"]), int(logs[m][-1]["step"]))  # the furthest both reached
+        narrow, wide = (min(logs[k][1:], key=lambda r: abs(int(r["step"]) - common)) for k in (narrowest, m))
+        lines.append(f"at about equal steps: m{narrowest} step {narrow['step']}: "
+                     f"{float(narrow['kodak_psnr_rounded']):.2f} dB, "
+                     f"m{m} step {wide['step']}: {float(wide['kodak_psnr_rounded']):.2f} dB (g_s(round y))")
     lines.append("PCA of Kodak's 16x16x3 blocks, k components: " + ", ".join(
-        f"k={k}: {db:.2f} dB" for k, db in pca_yardstick(latents).items()))
+        f"k={k}: {db:.2f} dB" for k, db in pca_yardstick(tuple(sorted(latents))).items()))
+    return "\n".join(lines)
+
+
+def sizes(checkpoint: str, latents: tuple[int, ...]) -> str:
+    """What each width of y costs to carry: parameters, the trunk's compact copy in git (``trunks.compact``:
+    float32 weights, bfloat16 Adam moments) and a shipped int8 weights file (``gaacnn.release``'s format),
+    measured on the trunk widened to each M. The ACNN blocks of g_a's last stage, h_a and h_s are M wide,
+    so parameters grow about as M squared."""
+    import io
+    import tempfile
+
+    import torch
+
+    from gaacnn.model import GAACNN
+    from gaacnn.presets import get_preset
+    from gaacnn.trunks import compact
+    from gaacnn.weights import save_weights
+    from gaacnn.widen import widen_checkpoint
+
+    lines = ["M   parameters  compact trunk (git)  shipped int8 file"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in latents:
+            preset = replace(get_preset("small"), name=f"small-m{m}", latent=m)
+            path = checkpoint if m == get_preset("small").latent else widen_checkpoint(
+                checkpoint, preset, Path(tmp) / "wide.pt")
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            buffer = io.BytesIO()
+            torch.save(compact(state), buffer)
+            model = GAACNN(preset)
+            model.load_state_dict(state["model"])
+            model.update(force=True)
+            shipped = Path(tmp) / "shipped.pth"
+            save_weights(model, shipped, precision="int8")
+            params = sum(p.numel() for p in model.parameters())
+            lines.append(f"{m:<3} {params / 1e6:>8.2f} M  {buffer.tell() / 1e6:>15.1f} MB  "
+                         f"{shipped.stat().st_size / 1e6:>14.2f} MB")
     return "\n".join(lines)
 
 
@@ -230,12 +279,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint", nargs="?", help="a GAACNN trunk checkpoint (runs/trunk/<name>/checkpoint.pt)")
     ap.add_argument("--latent", type=int, default=96, help="the wide arm's M (the control's is 96)")
+    ap.add_argument("--arms", type=int, nargs="+", metavar="M",
+                    help="the widths to train side by side, one thread each (default: 40 and --latent); "
+                         "the report adds arms recorded before (RESULTS)")
     ap.add_argument("--minutes", type=float, default=80.0, help="training wall time per arm")
     ap.add_argument("--eval-minutes", type=float, default=20.0)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--patch", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sizes", action="store_true", help="what each width costs to carry (CHECKPOINT widened)")
     ap.add_argument("--report", action="store_true", help="print the table from the arms' logs and stop")
     ap.add_argument("--tops", type=float, nargs="+", metavar="LAMBDA",
                     help="instead of the probe: top rungs of the trunk widened to M = --latent (real files)")
@@ -243,22 +296,26 @@ def main() -> None:
     ap.add_argument("--reference", help="--tops: small's own rung from the same trunk step, coded beside them")
     args = ap.parse_args()
     if args.report:
-        print(report((40, args.latent)))
+        print(report(tuple({40, args.latent, *(args.arms or ())})))
         return
     if not args.checkpoint:
         ap.error("give a trunk checkpoint, or --report")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "33554432")  # glibc keeps its memory: 13-19 % a step
     os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", "4294967296")
+    if args.sizes:
+        print(sizes(args.checkpoint, tuple(sorted({40, args.latent, *(args.arms or ())}))))
+        return
     if args.tops:
         print(tops(args.checkpoint, args.latent, args.tops, args.cool_steps, args.reference))
         return
-    arms = {"m40": None, f"m{args.latent}": args.latent}
+    widths = args.arms or [40, args.latent]
+    arms = {f"m{m}": None if m == 40 else m for m in widths}
     common = (args.minutes, args.eval_minutes, args.lr, args.batch, args.patch, args.seed)
     with ProcessPoolExecutor(len(arms), mp_context=multiprocessing.get_context("spawn")) as pool:
         for done in [pool.submit(arm, name, args.checkpoint, m, *common) for name, m in arms.items()]:
             done.result()
-    print(report((40, args.latent)))
+    print(report(tuple({40, *widths})))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,14 @@ MEDIUM = Preset("medium", 16, 64, 40, 32, 1, 2, 2, 11, 12, (24, 48), 1, synthesi
 # first; trained side by side, M = 96 pulls ahead after ~1,000 steps (benchmarks/results/latent_width_gaacnn.txt),
 # though not in a cooldown straight after widening (latent_width_tops_gaacnn.txt): trunks.TRUNKS grows it first.
 SMALL_M96 = replace(get_preset("small"), name="small-m96", latent=96)
-WIDER = {p.name: p for p in (MEDIUM, SMALL_M96)}
+# M = 64: a latent wide enough and a trunk small enough to carry. Parameters grow about as M squared
+# (3.67 M here, 4.44 M at 72, 7.22 M at 96): the trunk's compact copy is 30 MB (58 MB at 96, over the 40 MB
+# a change may add to the history) and a shipped int8 file 3.95 MB, so both of its ladders fit the tree in
+# place of small's (benchmarks/results/latent_width_sizes.txt). Side by side, M = 64 and 72 both climbed
+# past M = 96's 75-minute mark, 64 within 0.1-0.3 dB of 72 at equal steps
+# (benchmarks/results/latent_width_m64_m72_gaacnn.txt).
+SMALL_M64 = replace(get_preset("small"), name="small-m64", latent=64)
+WIDER = {p.name: p for p in (MEDIUM, SMALL_M64, SMALL_M96)}
 
 
 def preset_named(name: str | Preset) -> Preset:
