@@ -191,7 +191,7 @@ def run_history(out: Path | str, step: int, segments: list[dict], parent: dict |
     if parent:
         for k in totals:
             totals[k] += parent["totals"].get(k, 0)
-    totals = {k: round(v, 4) if isinstance(v, float) else v for k, v in totals.items()}
+    totals = {k: round(v, 6) if isinstance(v, float) else v for k, v in totals.items()}
     return {"run": str(out), "step": step, "segments": segments, "parent": parent, "totals": totals}
 
 
