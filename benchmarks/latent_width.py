@@ -295,8 +295,10 @@ def main() -> None:
     ap.add_argument("--cool-steps", type=int, default=1200, help="--tops: each rung's cooldown length")
     ap.add_argument("--reference", help="--tops: small's own rung from the same trunk step, coded beside them")
     args = ap.parse_args()
+    widths = args.arms or [40, args.latent]  # the arms to train
+    shown = tuple(sorted({40, args.latent, *widths}))  # what --report and --sizes show: small's 40 too
     if args.report:
-        print(report(tuple({40, args.latent, *(args.arms or ())})))
+        print(report(shown))
         return
     if not args.checkpoint:
         ap.error("give a trunk checkpoint, or --report")
@@ -304,18 +306,17 @@ def main() -> None:
     os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "33554432")  # glibc keeps its memory: 13-19 % a step
     os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", "4294967296")
     if args.sizes:
-        print(sizes(args.checkpoint, tuple(sorted({40, args.latent, *(args.arms or ())}))))
+        print(sizes(args.checkpoint, shown))
         return
     if args.tops:
         print(tops(args.checkpoint, args.latent, args.tops, args.cool_steps, args.reference))
         return
-    widths = args.arms or [40, args.latent]
-    arms = {f"m{m}": None if m == 40 else m for m in widths}
+    arms = {f"m{m}": m for m in widths}  # transforms_of keeps small's own transforms at its M
     common = (args.minutes, args.eval_minutes, args.lr, args.batch, args.patch, args.seed)
     with ProcessPoolExecutor(len(arms), mp_context=multiprocessing.get_context("spawn")) as pool:
         for done in [pool.submit(arm, name, args.checkpoint, m, *common) for name, m in arms.items()]:
             done.result()
-    print(report(tuple({40, *widths})))
+    print(report(tuple(sorted({40, *widths}))))
 
 
 if __name__ == "__main__":

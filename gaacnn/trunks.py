@@ -65,7 +65,7 @@ TRUNKS: dict[str, TrainConfig] = {
     # on Kodak whatever the rate (benchmarks/results/latent_width_gaacnn.txt), so no ladder of it reaches
     # 0.8 bpp. A 96-channel trunk (7.22 M parameters, 58 MB compact) is too big to carry in git; 64 fits
     # (30 MB) and, side by side, lifted the transforms' ceiling about as far as 72
-    # (latent_width_m64_m64_gaacnn.txt, latent_width_sizes.txt). It begins as the small trunk widened at
+    # (latent_width_m64_m72_gaacnn.txt, latent_width_sizes.txt). It begins as the small trunk widened at
     # its step 34,723, Adam's moments included (WIDENED), and grows on its own from there. Its first 4,014
     # steps at lambda 0.013 left CID22-valid where small's trunk is (trunk_m64_first_hour.txt), so it is not
     # in git yet and no ladder ships from it.

@@ -55,7 +55,7 @@ SMALL_M96 = replace(get_preset("small"), name="small-m96", latent=96)
 # (3.67 M here, 4.44 M at 72, 7.22 M at 96): the trunk's compact copy is 30 MB (58 MB at 96, over the 40 MB
 # a change may add to the history) and a shipped int8 file 3.95 MB, so both of its ladders fit the tree in
 # place of small's (benchmarks/results/latent_width_sizes.txt). Side by side, M = 64 and 72 both climbed
-# past M = 96's 75-minute mark, 64 within 0.1-0.3 dB of 72 at equal steps
+# past M = 96's 75-minute mark, 64 within 0.1-0.5 dB of 72 at equal steps
 # (benchmarks/results/latent_width_m64_m72_gaacnn.txt).
 SMALL_M64 = replace(get_preset("small"), name="small-m64", latent=64)
 WIDER = {p.name: p for p in (MEDIUM, SMALL_M64, SMALL_M96)}
